@@ -1,0 +1,245 @@
+"""Code generation from the derived expressions: one table of targets over one shared path.
+
+Every target prints the same named functions (lag weights, their per-block parts, the NNGP
+variance, the lag ratio, the total weight and mean lag for σ_W < 1) with SymPy's printers.
+The numpy and torch modules for the default spec are committed in `derivations/generated/`
+and a test regenerates them; the numeric side computes every theory prediction through them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import tempfile
+import types
+from pathlib import Path
+
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+from sympy.utilities.codegen import C99CodeGen
+
+from . import symbols as S
+from .kernel import Derivation, derive
+from .properties import properties
+from .spec import DEFAULT, Spec
+
+GENERATED = Path(__file__).parent / "generated"
+LAG_SIGMAS = tuple(S.sigma[b] for b in ("W", "F", "C", "D"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Function:
+    name: str
+    expr: sp.Expr
+    args: tuple[sp.Symbol, ...]
+    doc: str
+
+
+def functions(d: Derivation, props: dict | None = None) -> list[Function]:
+    """The functions every target emits, in σ_W (not q), with lag deltas as Piecewise."""
+    props = properties(d) if props is None else props
+    rates = tuple(S.rate[b] for b in d.spec.trained) if d.spec.symbolic_rates else ()
+    lag_args = (S.lag,) + LAG_SIGMAS + rates
+    const_args = LAG_SIGMAS + rates
+
+    def clean(e):
+        return e.subs(S.q, S.sigma["W"] ** 2)
+
+    out = [Function("lag_weights", clean(d.alpha.expr()), lag_args,
+                    "α_j, the NTK weight on lag j: Θ = Σ_j α_j ⟨x_{k-j}, x'_{k'-j}⟩ / n_x.")]
+    for block, part in d.blocks.items():
+        out.append(Function(f"lag_weights_{block}", clean(part.expr()), lag_args, f"The part of α_j from training {block}."))
+    out += [
+        Function("initial_impulse_variance", clean(d.nngp.expr()), lag_args,
+                 "n_x · Var L_j(0): variance of the initial impulse response (NNGP side)."),
+        Function("lag_weight_ratio", clean(props["ratio"]), lag_args,
+                 f"α_{{j+1}}/α_j for j ≥ {props['ratio_from_lag']} and σ_W > 0."),
+        Function("total_weight", clean(props["total_weight"]), const_args, "Σ_j α_j, for σ_W < 1."),
+        Function("mean_lag", clean(props["mean_lag"]), const_args, "Σ_j j α_j / Σ_j α_j (effective memory), for σ_W < 1."),
+    ]
+    return out
+
+
+def _guard_general_branch(*pieces):
+    """numpy.select and torch.where evaluate every branch: evaluate a lag Piecewise's general
+    branch at a lag where it is defined (σ_W^{2j-2} at j = 0 would give inf, and NaN gradients)."""
+    special = [c.rhs for _, c in pieces[:-1] if isinstance(c, sp.Eq) and c.lhs == S.lag]
+    if not special or len(special) != len(pieces) - 1:
+        return sp.Piecewise(*pieces)
+    safe = max(special) + 1
+    general = pieces[-1][0].subs(S.lag, sp.Piecewise((safe, S.lag < safe), (S.lag, True)))
+    return sp.Piecewise(*pieces[:-1], (general, True))
+
+
+def _exact_small_lags(expr: sp.Expr) -> sp.Expr:
+    """Where a power of σ_W has a negative exponent at small lags (j σ_W^{2j-2} at j = 0), the form
+    is 0·∞ at σ_W = 0 although the weight is finite: give those lags their exact values."""
+    specials, general = {}, expr
+    if isinstance(expr, sp.Piecewise) and all(isinstance(c, sp.Eq) and c.lhs == S.lag for _, c in expr.args[:-1]):
+        specials = {int(c.rhs): e for e, c in expr.args[:-1]}
+        general = expr.args[-1][0]
+    if not general.has(S.lag):
+        return expr
+    # Monomials with one combined power of σ_W each: σ_W^{2j} (j σ_C²/σ_W²) becomes j σ_C² σ_W^{2j-2}.
+    general = sp.powsimp(sp.expand(general), force=True)
+    safe = 0
+    for power in general.atoms(sp.Pow):
+        if power.base == S.sigma["W"] and power.exp.has(S.lag):
+            exponent = sp.Poly(power.exp, S.lag)
+            if exponent.degree() == 1:
+                slope, offset = exponent.all_coeffs()
+                safe = max(safe, int(sp.ceiling(-offset / slope)))
+    for k in range(safe):
+        specials.setdefault(k, sp.factor(general.subs(S.lag, k)))
+    if not specials:
+        return general
+    return sp.Piecewise(*[(v, sp.Eq(S.lag, k)) for k, v in sorted(specials.items())], (general, True))
+
+
+def as_code(f: Function) -> Function:
+    """What code printers get: exact small lags, δ_{j,0} as a Piecewise, guarded general branches."""
+    expr = _exact_small_lags(f.expr).replace(sp.Piecewise, _guard_general_branch)
+    expr = expr.replace(sp.KroneckerDelta, lambda a, b: sp.Piecewise((1, sp.Eq(a, b)), (0, True)))
+    return dataclasses.replace(f, expr=expr)
+
+
+def expression_hash(funcs: list[Function]) -> str:
+    return hashlib.sha256(sp.srepr([(f.name, f.expr) for f in funcs]).encode()).hexdigest()[:16]
+
+
+def header(spec: Spec, funcs: list[Function], target: str, comment: str) -> str:
+    lines = [
+        f"Generated by `rnnmemory emit --target {target}` from the SymPy derivation in derivations/. Do not edit.",
+        f"SymPy {sp.__version__}",
+        f"spec: {json.dumps(spec.to_dict(), sort_keys=True)}",
+        f"expression sha256: {expression_hash(funcs)}",
+    ]
+    return "".join(f"{comment} {line}\n" for line in lines)
+
+
+def _python_body(printer, f: Function, prelude: str) -> str:
+    f = as_code(f)
+    replacements, (reduced,) = sp.cse([f.expr], optimizations="basic")
+    args = ", ".join(a.name for a in f.args)
+    lines = [f"def {f.name}({args}):", f'    """{f.doc}"""']
+    if prelude:
+        lines.append(prelude.format(args=args))
+    lines += [f"    {printer.doprint(sym)} = {printer.doprint(e)}" for sym, e in replacements]
+    lines.append(f"    return {printer.doprint(reduced)}")
+    return "\n".join(lines) + "\n"
+
+
+def _render_python(printer_factory, imports: str, prelude: str, extra: str = ""):
+    def render(spec: Spec, funcs: list[Function], target: str) -> dict[str, str]:
+        printer = printer_factory()
+        bodies = "\n\n".join(_python_body(printer, f, prelude) for f in funcs)
+        text = header(spec, funcs, target, "#") + f'"""Lag weights for {spec.describe()}."""\n{imports}{extra}\n\n' + bodies
+        return {f"lag_weights_{target}.py": text}
+    return render
+
+
+def _torch_printer():
+    from sympy.printing.pytorch import TorchPrinter  # the printer only; torch itself is not imported
+    return TorchPrinter()
+
+
+_TORCH_INPUTS = '''
+
+def _as_tensors(*values):
+    """Python numbers become tensors (torch.pow rejects float bases) with the dtype and device of
+    the tensor arguments (float64 if none); tensors pass through."""
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    dtype = next((v.dtype for v in tensors if v.is_floating_point()), torch.float64)
+    device = tensors[0].device if tensors else None
+    return tuple(v if isinstance(v, torch.Tensor) else
+                 torch.as_tensor(v, dtype=torch.int64 if isinstance(v, int) else dtype, device=device) for v in values)
+'''
+
+
+def _render_latex(spec: Spec, funcs: list[Function], target: str) -> dict[str, str]:
+    rows = []
+    for f in funcs:
+        lhs = {"lag_weights": r"\alpha_j", "initial_impulse_variance": r"n_x \operatorname{Var} L_j(0)",
+               "lag_weight_ratio": r"\alpha_{j+1}/\alpha_j", "total_weight": r"\sum_j \alpha_j",
+               "mean_lag": r"\bar{j}"}.get(f.name, r"\alpha_j^{(%s)}" % f.name.rsplit("_", 1)[-1])
+        rows.append(f"% {f.doc}\n{lhs} &= {sp.latex(f.expr)}")
+    text = header(spec, funcs, target, "%") + "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}\n"
+    return {"lag_weights.tex": text}
+
+
+def _render_c(spec: Spec, funcs: list[Function], target: str) -> dict[str, str]:
+    gen = C99CodeGen(project="rnnmemory")
+    routines = [gen.routine(f.name, as_code(f).expr, f.args, None) for f in funcs]
+    files = gen.write(routines, "lag_weights", header=False, empty=True)
+    top = header(spec, funcs, target, "//")
+    return {name: top + code for name, code in files}
+
+
+TARGETS = {
+    "numpy": _render_python(NumPyPrinter, "import numpy\n", ""),
+    "torch": _render_python(_torch_printer, "import torch\n", "    {args} = _as_tensors({args})", _TORCH_INPUTS),
+    "latex": _render_latex,
+    "c": _render_c,
+}
+
+
+def render(spec: Spec, target: str, derivation: Derivation | None = None) -> dict[str, str]:
+    """File name → text for one target."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r} (choose {', '.join(TARGETS)})")
+    d = derive(spec) if derivation is None else derivation
+    return TARGETS[target](spec, functions(d), target)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder, so no reader sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def emit(spec: Spec, target: str, out: Path) -> list[Path]:
+    """Render a target and write its files into `out` (created if missing)."""
+    files = render(spec, target)  # render everything before touching the disk
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"output path {out} is a file, not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in files.items():
+        write_atomic(out / name, text)
+        paths.append(out / name)
+    return paths
+
+
+_MODULES: dict[tuple[Spec, str], types.ModuleType] = {}
+
+
+def _module(spec: Spec, target: str, derivation: Derivation | None) -> types.ModuleType:
+    key = (spec, target)
+    if key not in _MODULES:
+        if spec == DEFAULT:
+            _MODULES[key] = importlib.import_module(f"derivations.generated.lag_weights_{target}")
+        else:
+            (source,) = render(spec, target, derivation).values()
+            module = types.ModuleType(f"rnnmemory_generated_{target}_{spec.digest()}")
+            exec(compile(source, f"<generated {target} for {spec.digest()}>", "exec"), module.__dict__)
+            _MODULES[key] = module
+    return _MODULES[key]
+
+
+def numpy_module(spec: Spec = DEFAULT, derivation: Derivation | None = None) -> types.ModuleType:
+    """The generated numpy functions for a spec (the committed module for the default spec)."""
+    return _module(spec, "numpy", derivation)
+
+
+def torch_module(spec: Spec = DEFAULT, derivation: Derivation | None = None) -> types.ModuleType:
+    """The generated torch functions for a spec; they accept floats or tensors."""
+    return _module(spec, "torch", derivation)

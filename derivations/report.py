@@ -1,0 +1,95 @@
+"""What `rnnmemory derive` prints: the derivation as text, LaTeX or JSON-ready data."""
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from . import symbols as S
+from .emit import numpy_module
+from .kernel import Derivation
+from .properties import properties
+
+NORMALIZATION = "Θ((x,k,a),(x',k',b)) = δ_ab Σ_j α_j ⟨x_{k-j}, x'_{k'-j}⟩ / n_x  (n → ∞; cross-lag terms vanish)"
+EQUIVALENT_MODEL = ("gradient flow on the impulse response: dL_j/dt = -α_j ∂ℒ/∂L_j, "
+                    "from L_j(0) with iid entries of variance n_x⁻¹·nngp_j; ŷ_k = Σ_j L_j x_{k-j}")
+
+
+def _in_sigma(expr):
+    return expr.subs(S.q, S.sigma["W"] ** 2) if isinstance(expr, sp.Basic) else expr
+
+
+def summary(d: Derivation) -> dict:
+    """Expressions for n_x = n_y = 1 in the symbols j, sigma_*, (lambda_*), as SymPy-parsable strings."""
+    props = {k: _in_sigma(v) for k, v in properties(d).items()}
+    return {
+        "spec": d.spec.to_dict(),
+        "normalization": NORMALIZATION,
+        "alpha": sp.sstr(d.alpha.expr()),
+        "blocks": {b: sp.sstr(f.expr()) for b, f in d.blocks.items()},
+        "nngp": sp.sstr(d.nngp.expr()),
+        "cross_lag": sp.sstr(d.cross_lag),
+        "latex": sp.latex(d.alpha.expr()),
+        "equivalent_model": EQUIVALENT_MODEL,
+        "properties": {k: (v if isinstance(v, (str, int)) or v is None else sp.sstr(v)) for k, v in props.items()},
+        "_props": props,
+    }
+
+
+def evaluate(d: Derivation, values: dict[str, float], lags: range) -> list[dict]:
+    """α_j and the NNGP variance at the given σ (and λ) through the generated numpy functions."""
+    module = numpy_module(d.spec, d)
+    j = np.arange(lags.start, lags.stop)
+    kwargs = {name: values[name] for name in module.lag_weights.__code__.co_varnames[1:module.lag_weights.__code__.co_argcount]}
+    alpha = np.broadcast_to(module.lag_weights(j, **kwargs), j.shape)
+    nngp = np.broadcast_to(module.initial_impulse_variance(j, **kwargs), j.shape)
+    return [{"lag": int(k), "alpha": float(a), "nngp": float(v)} for k, a, v in zip(j, alpha, nngp)]
+
+
+def property_values(props: dict, values: dict[str, float]) -> dict[str, float | None]:
+    """Numbers for the σ-only properties at the evaluation point (None where they do not apply)."""
+    subs = {sp.Symbol(k, positive=True): v for k, v in values.items()}
+    out = {}
+    for name in ("decreasing_below_sigma_W", "peak_crossing", "total_weight", "mean_lag"):
+        expr = props.get(name)
+        if not isinstance(expr, sp.Basic):
+            out[name] = None
+            continue
+        value = complex(expr.subs(subs).evalf())
+        out[name] = float(value.real) if np.isfinite(value.real) and abs(value.imag) < 1e-12 else None
+    if values.get("sigma_W", 1) >= 1:  # the series diverge
+        out["total_weight"] = out["mean_lag"] = out["peak_crossing"] = None
+    return out
+
+
+def text(d: Derivation, data: dict, rows: list[dict] | None, numbers: dict | None) -> str:
+    p = data["properties"]
+    lines = [f"spec: {d.spec.describe()}", f"kernel: {NORMALIZATION}", "", "derivation:"]
+    lines += [f"  {title}: {body}" for title, body in d.steps]
+    lines += ["", f"alpha_j = {data['alpha']}"]
+    lines += [f"  from {b}: {e}" for b, e in data["blocks"].items()]
+    lines += [f"n_x Var L_j(0) = {data['nngp']}", f"equivalent model: {EQUIVALENT_MODEL}", "", "properties:"]
+    lines += [
+        f"  alpha_(j+1)/alpha_j = {p['ratio']}  (j >= {p['ratio_from_lag']})",
+        f"  strictly decreasing iff sigma_W < {p['decreasing_below_sigma_W']}  ({p['decreasing_reason']})",
+        f"  otherwise increasing while j < j_c = {p['peak_crossing']} (peak at ceil(j_c)); (1 - sigma_W^2) j_c -> {p['peak_edge']} as sigma_W -> 1",
+        f"  sum_j alpha_j = {p['total_weight']}  (sigma_W < 1)",
+        f"  mean lag = {p['mean_lag']}  (sigma_W < 1)",
+        f"  at sigma_W = 1: alpha_j = {p['alpha_at_sigma_W_1']}; (1 - sigma_W^2) * mean lag -> {p['mean_lag_edge']}",
+        f"  kernel norm of the teacher rho^j: sum_j rho^(2j)/alpha_j = {p['kernel_norm_decay']}  (rho < sigma_W)",
+    ]
+    if rows is not None:
+        lines += ["", f"{'lag':>4} {'alpha':>14} {'n_x Var L(0)':>14}"]
+        lines += [f"{r['lag']:>4} {r['alpha']:>14.6g} {r['nngp']:>14.6g}" for r in rows]
+        lines += [f"{k} = {v:.6g}" if v is not None else f"{k}: n/a" for k, v in numbers.items()]
+    return "\n".join(lines)
+
+
+def latex(d: Derivation, data: dict) -> str:
+    props = data["_props"]
+    rows = [r"\alpha_j &= " + sp.latex(d.alpha.expr())]
+    rows += [r"\alpha^{(%s)}_j &= %s" % (b, sp.latex(f.expr())) for b, f in d.blocks.items()]
+    rows += [r"n_x \operatorname{Var} L_j(0) &= " + sp.latex(d.nngp.expr()),
+             r"\frac{\alpha_{j+1}}{\alpha_j} &= " + sp.latex(props["ratio"]),
+             r"\sum_j \alpha_j &= " + sp.latex(props["total_weight"]),
+             r"\bar{j} &= " + sp.latex(props["mean_lag"])]
+    return "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}"

@@ -1,0 +1,130 @@
+"""The parameterization of a linear RNN, shared by the derivation and the torch model.
+
+One `Spec` says how the network is written and trained; `derivations` turns it into a
+closed-form lag weighting, `numerics` turns the same object into a network, so the two cannot
+disagree about what "convention B" or "standard parameterization" means.
+
+Model (n hidden units, n_x inputs, n_y outputs), h_{-1} = 0:
+  convention A: h_k = W h_{k-1} + F x_k,      ŷ_k = C h_k (+ D x_k)
+  convention B: h_k = W h_{k-1} + F x_{k-1},  ŷ_k = C h_k (+ D x_k)
+Parameterization (tilde entries iid N(0, 1)):
+  ntk:      W = σ_W W̃/√n, F = σ_F F̃/√n_x, C = σ_C C̃/√n, D = σ_D D̃/√n_x; gradient flow on the
+            tilde parameters, block X at rate λ_X.
+  standard: entries drawn with the same variances; gradient flow on the raw entries at the
+            global rate η/n (block X at λ_X η/n); the kernel is reported divided by n.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from fractions import Fraction
+
+BLOCKS = ("W", "F", "C", "D")
+CONVENTIONS = ("A", "B")
+PARAMETERIZATIONS = ("ntk", "standard")
+# Which width sets each block's fan-in: that is what the NTK scaling divides by.
+FAN_IN = {"W": "n", "F": "n_x", "C": "n", "D": "n_x"}
+
+
+class SpecError(ValueError):
+    """A spec that does not describe a network; the message names the problem."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """How a linear RNN is parameterized and trained.
+
+    rates: relative learning rate of each block, as exact decimal strings ("3", "0.5");
+    blocks not listed have rate 1. With symbolic_rates the derivation keeps λ_X symbols.
+    """
+
+    param: str = "ntk"
+    convention: str = "A"
+    feedthrough: bool = True
+    trained: tuple[str, ...] = BLOCKS
+    rates: tuple[tuple[str, str], ...] = ()
+    symbolic_rates: bool = False
+
+    def __post_init__(self):
+        if self.param not in PARAMETERIZATIONS:
+            raise SpecError(f"unknown parameterization {self.param!r} (choose ntk or standard)")
+        if self.convention not in CONVENTIONS:
+            raise SpecError(f"unknown convention {self.convention!r} (choose A or B)")
+        trained = tuple(self.trained)
+        for block in trained:
+            if block not in BLOCKS:
+                raise SpecError(f"unknown block {block!r} (blocks are W, F, C, D)")
+        if "D" in trained and not self.feedthrough:
+            if set(self.trained) != set(BLOCKS):  # D named explicitly
+                raise SpecError("block D is trained but the feed-through is off")
+            trained = tuple(b for b in trained if b != "D")
+        if not trained:
+            raise SpecError("no block is trained")
+        rates = {}
+        for block, value in self.rates:
+            if block not in BLOCKS:
+                raise SpecError(f"unknown block {block!r} in a rate (blocks are W, F, C, D)")
+            try:
+                rate = Fraction(str(value))
+            except (ValueError, ZeroDivisionError):
+                raise SpecError(f"rate of {block} is not a number: {value!r}") from None
+            if rate <= 0:
+                raise SpecError(f"rate of {block} must be positive, got {value} (freeze a block by leaving it out of the trained blocks)")
+            rates[block] = str(value)
+        # Canonical order so equal specs hash equally.
+        object.__setattr__(self, "trained", tuple(b for b in BLOCKS if b in trained))
+        object.__setattr__(self, "rates", tuple((b, rates[b]) for b in BLOCKS if b in rates and rates[b] != "1"))
+
+    @property
+    def blocks(self) -> tuple[str, ...]:
+        """The blocks the network has (D only with the feed-through)."""
+        return BLOCKS if self.feedthrough else BLOCKS[:3]
+
+    @property
+    def frozen(self) -> tuple[str, ...]:
+        return tuple(b for b in self.blocks if b not in self.trained)
+
+    def rate(self, block: str) -> Fraction:
+        """Relative rate λ_X of a block as an exact fraction (0 when frozen)."""
+        if block not in self.trained:
+            return Fraction(0)
+        return Fraction(dict(self.rates).get(block, "1"))
+
+    @property
+    def input_lag(self) -> int:
+        """How many steps the input waits before entering the state: 0 (A) or 1 (B)."""
+        return {"A": 0, "B": 1}[self.convention]
+
+    def to_dict(self) -> dict:
+        return {
+            "param": self.param,
+            "convention": self.convention,
+            "feedthrough": self.feedthrough,
+            "trained": list(self.trained),
+            "rates": {b: dict(self.rates).get(b, "1") for b in self.trained},
+            "symbolic_rates": self.symbolic_rates,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Spec":
+        return cls(
+            param=data["param"],
+            convention=data["convention"],
+            feedthrough=bool(data["feedthrough"]),
+            trained=tuple(data["trained"]),
+            rates=tuple((b, str(r)) for b, r in data.get("rates", {}).items()),
+            symbolic_rates=bool(data.get("symbolic_rates", False)),
+        )
+
+    def describe(self) -> str:
+        rates = ", ".join(f"λ_{b}={'λ_' + b if self.symbolic_rates else dict(self.rates).get(b, '1')}" for b in self.trained)
+        return (f"{self.param} parameterization, convention {self.convention}, "
+                f"feed-through {'on' if self.feedthrough else 'off'}, trained {','.join(self.trained)} ({rates})")
+
+    def digest(self) -> str:
+        """A short hash of the spec, for file names and caches."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+DEFAULT = Spec()
