@@ -14,7 +14,8 @@ import click
 from derivations.spec import BLOCKS, CONVENTIONS, PARAMETERIZATIONS, Spec, SpecError
 
 SIGMA_NAMES = ("sigma_W", "sigma_F", "sigma_C", "sigma_D")
-EVAL_DEFAULTS = {"sigma_F": 1.0, "sigma_C": 1.0, "sigma_D": 0.0}
+# One default initialization everywhere: σ_F = σ_C = σ_D = 1 unless given.
+EVAL_DEFAULTS = {"sigma_F": 1.0, "sigma_C": 1.0, "sigma_D": 1.0}
 
 
 class InputError(Exception):
@@ -185,6 +186,177 @@ def emit(param, convention, feedthrough, trained, rates, symbolic_rates, target,
     spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates)
     for path in write(spec, target, out):
         click.echo(str(path))
+
+
+def _parse_list(kind, name):
+    def parse(ctx, param, value):
+        try:
+            items = [kind(v) for v in str(value).split(",") if v.strip()]
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a comma-separated list of {name}") from None
+        if not items:
+            raise click.BadParameter("empty list")
+        return items
+    return parse
+
+
+def _positive(ctx, param, value):
+    if value is not None and value < 1:
+        raise click.BadParameter(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(ctx, param, value):
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        if v is not None and not v >= 0:
+            raise click.BadParameter(f"must be ≥ 0, got {v}")
+    return value
+
+
+def run_options(f):
+    """Where a numeric run happens and where its results go."""
+    options = [
+        click.option("--sigma-f", type=float, default=1.0, show_default=True, callback=_non_negative, help="σ_F."),
+        click.option("--sigma-c", type=float, default=1.0, show_default=True, callback=_non_negative, help="σ_C."),
+        click.option("--sigma-d", type=float, default=1.0, show_default=True, callback=_non_negative, help="σ_D."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                     help="auto = CUDA when present; cuda without a GPU is an error."),
+        click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--out", type=click.Path(path_type=Path), required=True, help="Result directory."),
+        click.option("--force", is_flag=True, help="Overwrite an existing result in --out."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+class _Progress:
+    """A progress bar on stderr (stdout may carry JSON), drawn from the first update on so that
+    input errors found before any work stay one line."""
+
+    def __init__(self, total: int, label: str):
+        self.total, self.label, self.bar = total, label, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, *args):
+        if self.bar is None:
+            self.bar = click.progressbar(length=self.total, label=self.label, file=sys.stderr, show_eta=True)
+            self.bar.__enter__()
+        self.bar.update(1)
+
+
+@main.group()
+def check():
+    """Check the derived theory against finite-width linear RNNs.
+
+    Example: rnnmemory check ntk --width 256,1024 --sigma-w 0.8 --out results/ntk
+    """
+
+
+@check.command("ntk")
+@spec_options
+@click.option("--width", "widths", callback=_parse_list(int, "integers"), default="256,1024,4096", show_default=True)
+@click.option("--sigma-w", "sigma_ws", callback=_parse_list(float, "numbers"), default="0.5,0.8,0.95", show_default=True)
+@click.option("--lags", type=int, default=16, show_default=True, callback=_positive)
+@click.option("--seeds", type=int, default=4, show_default=True, callback=_positive)
+@run_options
+def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, widths, sigma_ws, lags, seeds,
+              sigma_f, sigma_c, sigma_d, device, dtype, seed, out, force, fmt):
+    """Empirical NTK lag weights at initialization against the derived α_j.
+
+    Example: rnnmemory check ntk --width 256,1024,4096 --sigma-w 0.8 --lags 16 --seeds 8 --out results/ntk
+    """
+    from numerics import checks, reporting
+
+    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates)
+    if symbolic_rates:
+        raise InputError("checks need numeric rates; drop --symbolic-rates")
+    if min(widths) < 1:
+        raise InputError(f"--width must be positive, got {min(widths)}")
+    _non_negative(None, None, sigma_ws)
+    results = reporting.ResultDir(out, force)
+    inputs = dict(widths=widths, sigma_ws=sigma_ws, lags=lags, seeds=seeds, sigma_f=sigma_f, sigma_c=sigma_c,
+                  sigma_d=sigma_d, device=device, dtype=dtype, seed=seed)
+    with _Progress(len(widths) * len(sigma_ws) * seeds, "tangent Grams") as progress:
+        result = checks.check_ntk(spec, widths, sigma_ws, lags, seeds, sigma_f=sigma_f, sigma_c=sigma_c,
+                                  sigma_d=sigma_d, device=device, dtype=dtype, seed=seed, progress=progress)
+    record = reporting.record("check ntk", spec, inputs, device, seed, result)
+    results.write_result(record)
+    results.save_figure(checks.ntk_figure(result), "ntk")
+    click.echo(reporting.to_json(record) if fmt == "json" else reporting.ntk_text(record, results.path))
+
+
+@check.command("train")
+@spec_options
+@click.option("--teacher", default="decay:0.9", show_default=True,
+              help="decay:ρ, delay:k, resonant:r,θ, lti:DIM or file:PATH (.npy/.csv impulse response).")
+@click.option("--width", type=int, default=1024, show_default=True, callback=_positive)
+@click.option("--sigma-w", type=float, default=0.7, show_default=True, callback=_non_negative)
+@click.option("--steps", type=int, default=2000, show_default=True)
+@click.option("--samples", type=int, default=20, show_default=True, callback=_positive)
+@click.option("--length", type=int, default=40, show_default=True, callback=_positive, help="Sequence length T.")
+@click.option("--task", type=click.Choice(["seq2one", "seq2seq"]), default="seq2one", show_default=True)
+@click.option("--optimizer", type=click.Choice(["gd", "sgd", "adam"]), default="gd", show_default=True)
+@click.option("--lr", default="auto", show_default=True, help="A step size, or auto (from the kernel's largest eigenvalue).")
+@click.option("--center/--no-center", default=False, show_default=True, help="Subtract the initial function.")
+@click.option("--lazy-scale", type=float, default=1.0, show_default=True,
+              help="Multiply the output by A and divide the loss by A² (lazy training).")
+@click.option("--kernel", type=click.Choice(["theory", "empirical"]), default="theory", show_default=True,
+              help="α_j of the scaled convolution: derived, or this network's tangent Gram diagonal.")
+@run_options
+def check_train(param, convention, feedthrough, trained, rates, symbolic_rates, teacher, width, sigma_w, steps,
+                samples, length, task, optimizer, lr, center, lazy_scale, kernel, sigma_f, sigma_c, sigma_d, device,
+                dtype, seed, out, force, fmt):
+    """Train the RNN, its scaled convolution and the closed form from one initial function.
+
+    Example: rnnmemory check train --teacher decay:0.5 --sigma-w 0.5 --width 2048 --center --out results/train
+    """
+    from numerics import checks, reporting
+    from numerics.errors import TrainingDiverged
+    from numerics.training import compare_training
+
+    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates)
+    if symbolic_rates:
+        raise InputError("checks need numeric rates; drop --symbolic-rates")
+    if steps < 0:
+        raise InputError(f"--steps must be ≥ 0, got {steps}")
+    if not lazy_scale > 0:
+        raise InputError(f"--lazy-scale must be positive, got {lazy_scale}")
+    if lr != "auto":
+        try:
+            lr = float(lr)
+        except ValueError:
+            raise InputError(f"--lr must be a number or auto, got {lr!r}") from None
+        if not lr > 0:
+            raise InputError(f"--lr must be positive, got {lr}")
+    results = reporting.ResultDir(out, force)
+    inputs = dict(teacher=teacher, width=width, sigma_w=sigma_w, steps=steps, samples=samples, length=length,
+                  task=task, optimizer=optimizer, lr=lr, center=center, lazy_scale=lazy_scale, kernel=kernel,
+                  sigma_f=sigma_f, sigma_c=sigma_c, sigma_d=sigma_d, device=device, dtype=dtype, seed=seed)
+    try:
+        with _Progress(2 * (steps + 1), "training") as progress:
+            result = compare_training(teacher, width=width, spec=spec, sigma_w=sigma_w, sigma_f=sigma_f,
+                                      sigma_c=sigma_c, sigma_d=sigma_d, steps=steps, samples=samples, length=length,
+                                      task=task, optimizer=optimizer, lr=lr, center=center, lazy_scale=lazy_scale,
+                                      kernel=kernel, device=device, dtype=dtype, seed=seed, progress=progress)
+    except TrainingDiverged as error:
+        # Keep what was computed before the divergence, then report it as bad input.
+        results.write_result(reporting.record("check train", spec, inputs, device, seed, reporting.partial(error)))
+        raise
+    record = reporting.record("check train", spec, inputs, device, seed, result)
+    results.write_result(record)
+    for name, fig in checks.train_figures(result).items():
+        results.save_figure(fig, name)
+    click.echo(reporting.to_json(record["final"]) if fmt == "json" else reporting.train_text(record, results.path))
 
 
 if __name__ == "__main__":
