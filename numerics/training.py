@@ -286,3 +286,12 @@ def compare_training(teacher: str, *, width: int, spec: Spec = DEFAULT, sigma_w:
                   "test_error_conv": runs["convolution"]["test_error"][-1],
                   "test_error_closed_form": runs["closed_form"]["test_error"][-1]},
     }
+
+
+def compare_training_many(configs: list[dict], progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
+    """`compare_training` for many configurations (keyword dicts), results in the same order.
+
+    Sweeps call this, not `compare_training`, so that configurations of one shape can be trained
+    as one batched ensemble.
+    """
+    return [compare_training(**config, progress=progress) for config in configs]
