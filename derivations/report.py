@@ -1,6 +1,9 @@
 """What `rnnmemory derive` prints: the derivation as text, LaTeX or JSON-ready data."""
 from __future__ import annotations
 
+import inspect
+import math
+
 import numpy as np
 import sympy as sp
 
@@ -39,7 +42,7 @@ def evaluate(d: Derivation, values: dict[str, float], lags: range) -> list[dict]
     """α_j and the NNGP variance at the given σ (and λ) through the generated numpy functions."""
     module = numpy_module(d.spec, d)
     j = np.arange(lags.start, lags.stop)
-    kwargs = {name: values[name] for name in module.lag_weights.__code__.co_varnames[1:module.lag_weights.__code__.co_argcount]}
+    kwargs = {name: values[name] for name in list(inspect.signature(module.lag_weights).parameters)[1:]}
     alpha = np.broadcast_to(module.lag_weights(j, **kwargs), j.shape)
     nngp = np.broadcast_to(module.initial_impulse_variance(j, **kwargs), j.shape)
     return [{"lag": int(k), "alpha": float(a), "nngp": float(v)} for k, a, v in zip(j, alpha, nngp)]
@@ -51,13 +54,15 @@ def property_values(props: dict, values: dict[str, float]) -> dict[str, float | 
     out = {}
     for name in ("decreasing_below_sigma_W", "peak_crossing", "total_weight", "mean_lag"):
         expr = props.get(name)
-        if not isinstance(expr, sp.Basic):
-            out[name] = None
-            continue
-        value = complex(expr.subs(subs).evalf())
+        value = complex(expr.subs(subs).evalf()) if isinstance(expr, sp.Basic) else complex("nan")
         out[name] = float(value.real) if np.isfinite(value.real) and abs(value.imag) < 1e-12 else None
-    if values.get("sigma_W", 1) >= 1:  # the series diverge
-        out["total_weight"] = out["mean_lag"] = out["peak_crossing"] = None
+    crossing = out.pop("peak_crossing")
+    if values.get("sigma_W", 1) >= 1:  # the series diverge and α_j has no interior peak
+        out["total_weight"] = out["mean_lag"] = None
+        out["peak_lag"] = None
+    else:  # α_j rises while j < j_c, so it peaks at ceil(j_c), or at the first weighted lag
+        first = props["decreasing_from_lag"]
+        out["peak_lag"] = max(first, math.ceil(crossing)) if crossing is not None else first
     return out
 
 
@@ -80,7 +85,9 @@ def text(d: Derivation, data: dict, rows: list[dict] | None, numbers: dict | Non
     if rows is not None:
         lines += ["", f"{'lag':>4} {'alpha':>14} {'n_x Var L(0)':>14}"]
         lines += [f"{r['lag']:>4} {r['alpha']:>14.6g} {r['nngp']:>14.6g}" for r in rows]
-        lines += [f"{k} = {v:.6g}" if v is not None else f"{k}: n/a" for k, v in numbers.items()]
+        lines += [f"{k} = {v:.6g}" if v is not None else f"{k}: n/a (sigma_W >= 1)" for k, v in numbers.items()]
+        if d.alpha.special:
+            lines.append(f"(peak_lag is that of the general form; lag(s) {sorted(d.alpha.special)} carry extra terms such as sigma_D^2)")
     return "\n".join(lines)
 
 
