@@ -5,7 +5,9 @@ ends in one line on stderr and exit code 2.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -251,7 +253,8 @@ class _Progress:
         if self.bar is None:
             self.bar = click.progressbar(length=self.total, label=self.label, file=sys.stderr, show_eta=True)
             self.bar.__enter__()
-        self.bar.update(1)
+        # progress(k) from a sweep counts k finished cells; trainers call progress(name, step, steps).
+        self.bar.update(args[0] if len(args) == 1 and isinstance(args[0], int) else 1)
 
 
 @main.group()
@@ -357,6 +360,90 @@ def check_train(param, convention, feedthrough, trained, rates, symbolic_rates, 
     for name, fig in checks.train_figures(result).items():
         results.save_figure(fig, name)
     click.echo(reporting.to_json(record["final"]) if fmt == "json" else reporting.train_text(record, results.path))
+
+
+def _jobs(ctx, param, value):
+    if value is not None and value < 1:
+        raise click.BadParameter(f"must be at least 1, got {value}")
+    return value
+
+
+def sweep_options(f):
+    """Where a cached sweep runs: its directory, device and local parallelism."""
+    options = [
+        click.option("--out", type=click.Path(path_type=Path), required=True,
+                     help="Result directory; its cells/ are reused, so rerunning resumes."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                     help="auto = CUDA when present; cuda without a GPU is an error."),
+        click.option("--jobs", type=int, default=None, callback=_jobs,
+                     help="Worker processes for the cells (default: one per CPU core; 1 on CUDA)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@contextlib.contextmanager
+def _resumable(out):
+    """On Ctrl-C, say that the finished cells are kept before the usual one-line exit."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo(f"\nrnnmemory: finished cells are kept in {out}/cells; rerun the same command to resume", err=True)
+        raise click.Abort() from None
+
+
+def _sweep_setup(device, jobs):
+    from numerics.device import resolve_device
+
+    device = resolve_device(device).type
+    return device, jobs or (1 if device == "cuda" else max(1, os.cpu_count() or 1))
+
+
+@main.command()
+@click.option("--quick/--full", default=True, show_default=True,
+              help="quick: minutes on a 2-core CPU; full: publication scale (one GPU).")
+@sweep_options
+def reproduce(quick, out, device, jobs):
+    """Rederive, recompute and redraw everything: figures F1–F7, OUT/report.md and OUT/report.html.
+
+    Every run is a cell cached under OUT/cells; an interrupted run resumes where it stopped.
+
+    Example: rnnmemory reproduce --quick --out results/paper
+    """
+    from numerics import paper
+
+    device, jobs = _sweep_setup(device, jobs)
+    scale = paper.QUICK if quick else paper.FULL
+    command = f"rnnmemory reproduce --{scale.name} --out {out} --device {device} --jobs {jobs}"
+    with _resumable(out), _Progress(paper.count_cells(scale), "cells") as progress:
+        summary = paper.reproduce(out, scale, device=device, jobs=jobs, progress=progress, command=command)
+    cells = summary["cells"]
+    click.echo(f"{cells['total']} cells ({cells['computed']} computed, {cells['reused']} reused) in "
+               f"{summary['wall_seconds']:.0f} s on {device} with {jobs} job(s)")
+    for path in summary["report"]:
+        click.echo(path)
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["F1", "F2", "F3", "F4", "F5", "F6", "F7"]))
+@click.option("--quick/--full", default=None, help="Scale for a new directory (default: the one OUT was made with).")
+@sweep_options
+def figure(name, quick, out, device, jobs):
+    """Redraw one paper figure, computing only the cells it lacks.
+
+    Example: rnnmemory figure F5 --out results/paper
+    """
+    from numerics import paper
+
+    device, jobs = _sweep_setup(device, jobs)
+    recorded = paper.load_scale(out)
+    scale = recorded or (paper.FULL if quick is False else paper.QUICK)
+    if recorded is not None and quick is not None and recorded.name != ("quick" if quick else "full"):
+        raise InputError(f"{out} holds a {recorded.name} run; drop --{'quick' if quick else 'full'} or use another --out")
+    with _resumable(out), _Progress(paper.count_cells(scale, [name]), "cells") as progress:
+        path = paper.make_figure(name, scale, out, device=device, jobs=jobs, progress=progress)
+    click.echo(str(path / f"{name}.png"))
 
 
 if __name__ == "__main__":

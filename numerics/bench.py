@@ -1,18 +1,47 @@
 """Benchmarks: each fast path against a plain baseline, in one run, on one named device.
 
-Records are {name, baseline_s, fast_s, ratio = baseline_s / fast_s, device, ...}. The command
-line timings run `rnnmemory` in fresh interpreters, imports included, as a user would.
+Records are {name, baseline_s, fast_s, ratio = baseline_s / fast_s, device, ...}: the two timed
+computations are described in 'baseline' and 'fast', the issue's goal for the ratio (or, for the
+command line, the seconds) in 'goal' and 'passed'. Timing: one warm-up call, then the median of
+several repeats, with `torch.cuda.synchronize()` around each on a GPU. Peak memory of each side
+is measured too, in a separate call ('peak_memory_*_bytes', 'memory_method'): on a GPU
+`torch.cuda.max_memory_allocated` above the memory already allocated; on the CPU the peak of
+torch's own allocations during the call, the running sum of the profiler's memory events
+(tracemalloc does not see torch's allocator, and the resident set size hides memory the C
+allocator reuses). Python objects are not counted. On a GPU the run also measures the device's
+peaks, a large matrix product and a large copy, and states the training step's achieved FLOP/s
+and bandwidth as fractions of them. Each record also notes the torch threads and the load
+average at its start: on a shared 2-core machine other processes' load changes the times a lot.
+
+The command line timings run `rnnmemory` in fresh interpreters, imports included, as a user would.
 """
 from __future__ import annotations
 
+import contextlib
+import datetime
+import json
+import math
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+from typing import Callable
 
-# Goals stated in the issues, for the report (seconds on a 2-core CPU).
+import torch
+
+# Goals stated in the issues (ratios, except the command line's seconds on a 2-core CPU).
 CLI_GOAL_S = 2.0
+GOALS = {"cpu": {"ntk": 200.0, "step": 10.0, "ensemble": 2.0}, "cuda": {"step": 30.0, "ensemble": 8.0}}
+# Sizes: (full, quick). The quick ones only check that everything runs.
+SIZES = {
+    "ntk": ({"width": 1024, "lags": 32}, {"width": 32, "lags": 6}),
+    "step": ({"width": 1024, "length": 256, "batch": 64}, {"width": 32, "length": 70, "batch": 4}),
+    "ensemble": ({"members": 32, "widths": (64, 128, 256), "steps": 100, "length": 40, "samples": 20},
+                 {"members": 3, "widths": (8,), "steps": 3, "length": 5, "samples": 4}),
+}
 
 
 def wall_time(args: list[str], repeats: int) -> float:
@@ -40,3 +69,269 @@ def bench_cli(device_name: str, repeats: int = 5) -> list[dict]:
                             "baseline_s": imports, "fast_s": seconds, "ratio": imports / seconds,
                             "goal_s": CLI_GOAL_S, "passed": seconds < CLI_GOAL_S, "device": device_name})
     return records
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_time(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Median seconds of fn() over `repeats` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        _synchronize(device)
+        start = time.perf_counter()
+        fn()
+        _synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (the profiler's C++ start/stop lines); Python exceptions still propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def peak_memory(fn: Callable[[], object], device: torch.device) -> tuple[int, str]:
+    """Peak memory of one call of fn above what was in use before it, in bytes, and how it was measured."""
+    if device.type == "cuda":
+        _synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        _synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before, "torch.cuda.max_memory_allocated"
+    with _quiet_stderr(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                                 profile_memory=True) as profile:
+        fn()
+    running = peak = 0  # allocations count at the operator that made them, frees as '[memory]' events
+    for event in sorted(profile.events(), key=lambda e: e.time_range.start):
+        running += event.self_cpu_memory_usage
+        peak = max(peak, running)
+    return peak, "torch CPU allocations (profiler memory events, running sum)"
+
+
+def _record(name: str, kind: str, device: torch.device, device_name: str, repeats: int,
+            baseline: tuple[str, Callable[[], object]], fast: tuple[str, Callable[[], object]], **extra) -> dict:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # 1-minute load average, before
+    baseline_s = median_time(baseline[1], device, repeats)
+    fast_s = median_time(fast[1], device, repeats)
+    baseline_memory, method = peak_memory(baseline[1], device)
+    fast_memory, _ = peak_memory(fast[1], device)
+    goal = GOALS.get(device.type, {}).get(kind)
+    ratio = baseline_s / fast_s
+    return {"name": name, "baseline": baseline[0], "fast": fast[0], "baseline_s": baseline_s, "fast_s": fast_s,
+            "ratio": ratio, "device": device_name, "goal": goal, "passed": None if goal is None else ratio >= goal,
+            "peak_memory_baseline_bytes": baseline_memory, "peak_memory_fast_bytes": fast_memory,
+            "memory_method": method, "repeats": repeats, "threads": torch.get_num_threads(),
+            "load_average": load, **extra}
+
+
+def bench_ntk(device: torch.device, device_name: str, repeats: int, width: int, lags: int) -> list[dict]:
+    """Structured tangent Gram against torch.func (jacrev), through plain autograd and through the
+    structured gradient of `markov_parameters`, which the generic path also uses."""
+    from derivations.spec import Spec
+
+    from .model import LinearRNN
+    from .ntk import generic_tangent_gram, structured_tangent_gram
+
+    model = LinearRNN(Spec(), width, sigmas={"W": 0.8}, device=device, seed=0)
+    size = f"width {width}, {lags} lags"
+    fast = ("structured_tangent_gram", lambda: structured_tangent_gram(model, lags))
+    return [
+        _record(f"tangent Gram ({size}): structured vs torch.func", "ntk", device, device_name, max(2, repeats // 2),
+                ("generic_tangent_gram(method='chain'): jacrev through the plain chain",
+                 lambda: generic_tangent_gram(model, lags, method="chain")), fast),
+        _record(f"tangent Gram ({size}): structured vs torch.func with the structured gradient", "ntk_function",
+                device, device_name, repeats,
+                ("generic_tangent_gram: jacrev through markov_parameters' structured gradient",
+                 lambda: generic_tangent_gram(model, lags)), fast),
+    ]
+
+
+def _step_flops(width: int, length: int, batch: int, block: int) -> tuple[float, float]:
+    """Arithmetic (flop) and matrix traffic (bytes per element size) of one fast training step.
+
+    Two Krylov chains (forward vectors, backward left vectors) of `length` products, the squarings
+    when blocked, the gradient of W (one n×T by T×n product), the Hankel product and the update.
+    """
+    from .model import ladder_size
+
+    n, T = width, length
+    squarings = max(ladder_size(T, block) - 1, 0)
+    products = 2 * (T if block == 1 else math.ceil(T / block) + int(math.log2(block)))
+    flops = 2 * 2 * n * n * T + squarings * 2 * n ** 3 + 2 * n * n * T + 2 * n * T * T + 2 * n * n
+    traffic = (products + 2 * squarings + 4) * n * n  # matrix reads and writes, in elements
+    fft = 2 * batch * 5 * (2 * T) * math.log2(2 * T)
+    return flops + fft, traffic
+
+
+def bench_step(device: torch.device, device_name: str, repeats: int, width: int, length: int, batch: int,
+               peaks: dict | None = None) -> list[dict]:
+    """One training step (½-MSE on every position, gradient, SGD update) through the impulse
+    response and the FFT convolution, against the same step through the recurrence."""
+    from derivations.spec import Spec
+
+    from .model import LinearRNN, krylov_block
+
+    model = LinearRNN(Spec(), width, sigmas={"W": 0.9}, device=device, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    x, y = (torch.randn(batch, length, 1, dtype=torch.float64, generator=generator).to(device) for _ in range(2))
+    params = list(model.parameters())
+
+    def step(forward: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+        def run():
+            loss = 0.5 * (forward(x) - y).square().mean()
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                for p, g in zip(params, grads):
+                    p.sub_(1e-6 * g)  # tiny steps keep the network where it was measured
+        return run
+
+    record = _record(f"training step (width {width}, length {length}, batch {batch}): fast vs recurrence", "step",
+                     device, device_name, repeats,
+                     ("LinearRNN.forward: the recurrence, one step at a time", step(model)),
+                     ("markov_parameters + FFT causal_convolution", step(model.forward_convolution)))
+    block = krylov_block(width, length, 1, 1, device.type, 8)
+    flops, traffic = _step_flops(width, length, batch, block)
+    record.update(krylov_block=block, fast_flop=flops, fast_flop_per_s=flops / record["fast_s"],
+                  baseline_flop=6 * batch * width * width * length,
+                  baseline_flop_per_s=6 * batch * width * width * length / record["baseline_s"])
+    if peaks:
+        record.update(fast_fraction_of_matmul_peak=record["fast_flop_per_s"] / peaks["matmul_flop_per_s"],
+                      fast_bytes_per_s=traffic * 8 / record["fast_s"],
+                      fast_fraction_of_copy_peak=traffic * 8 / record["fast_s"] / peaks["copy_bytes_per_s"],
+                      baseline_fraction_of_matmul_peak=record["baseline_flop_per_s"] / peaks["matmul_flop_per_s"])
+    return [record]
+
+
+def bench_ensemble(device: torch.device, device_name: str, repeats: int, members: int, widths: tuple[int, ...],
+                   steps: int, length: int, samples: int) -> list[dict]:
+    """`compare_training_many` on `members` configurations of one shape (teachers, σ_W and seeds
+    differ) against `compare_training` called for each, at a few widths."""
+    from .training import compare_training, compare_training_many, ensemble_size
+
+    records = []
+    for width in widths:
+        configs = [{"teacher": f"decay:{0.5 + 0.45 * k / members:.3f}", "width": width,
+                    "sigma_w": 0.3 + 0.2 * (k % 4), "seed": k, "steps": steps, "length": length,
+                    "samples": samples, "center": True, "device": device.type} for k in range(members)]
+        records.append(_record(
+            f"ensemble of {members} (width {width}, length {length}, {steps} steps) vs {members} separate runs",
+            "ensemble", device, device_name, max(1, repeats // 3),
+            (f"compare_training × {members}", lambda: [compare_training(**c) for c in configs]),
+            ("compare_training_many", lambda: compare_training_many(configs)),
+            stack=ensemble_size(width, torch.float64, device)))
+    return records
+
+
+def device_peaks(device: torch.device, dtype: torch.dtype = torch.float64, repeats: int = 5) -> dict:
+    """Measured peaks: a large square matrix product (flop/s) and a large device copy (bytes read + written per s)."""
+    n = 8192 if device.type == "cuda" else 2048
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    seconds = median_time(lambda: a @ a, device, repeats)
+    source = torch.empty(2 ** 28 if device.type == "cuda" else 2 ** 25, dtype=torch.uint8, device=device)
+    target = torch.empty_like(source)
+    copy_s = median_time(lambda: target.copy_(source), device, repeats)
+    return {"matmul_flop_per_s": 2 * n ** 3 / seconds, "matmul_size": n, "matmul_dtype": str(dtype).split(".")[-1],
+            "copy_bytes_per_s": 2 * source.numel() / copy_s, "copy_bytes": source.numel()}
+
+
+def run_benchmarks(device: str = "auto", quick: bool = False, *, cli: bool = True, threads: int | None = None) -> list[dict]:
+    """Every benchmark in one run on one device ('auto', 'cpu' or 'cuda'); quick uses tiny sizes.
+
+    Returns the records (see the module docstring). On a GPU the first record holds the device's
+    measured peaks ('device peaks'); the training step is stated as fractions of them. cli=False
+    leaves out the command-line timings; threads sets torch's CPU threads for the run (and back).
+    """
+    from .device import resolve_device
+
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _run(resolve_device(device), quick, cli)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(torch_device: torch.device, quick: bool, cli: bool) -> list[dict]:
+    from .reporting import device_name as describe
+
+    name = describe(torch_device)
+    repeats = 1 if quick else 5
+    pick = 1 if quick else 0
+    records, peaks = [], None
+    if torch_device.type == "cuda":
+        peaks = device_peaks(torch_device, repeats=repeats)
+        records.append({"name": "device peaks", "baseline": None, "fast": None, "baseline_s": None, "fast_s": None,
+                        "ratio": None, "device": name, **peaks})
+    records += bench_ntk(torch_device, name, repeats, **SIZES["ntk"][pick])
+    records += bench_step(torch_device, name, repeats, **SIZES["step"][pick], peaks=peaks)
+    records += bench_ensemble(torch_device, name, repeats, **SIZES["ensemble"][pick])
+    if cli:
+        records += bench_cli(name, repeats=1 if quick else 5)
+    return records
+
+
+def _seconds(value) -> str:
+    if value is None:
+        return ""
+    return f"{value * 1e3:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _bytes(value) -> str:
+    return "" if value is None else f"{value / 2 ** 20:.0f} MiB" if value >= 2 ** 20 else f"{value / 2 ** 10:.0f} KiB"
+
+
+def bench_table(records: list[dict], command: str = "rnnmemory bench --out DIR --device auto") -> str:
+    """The README's table: one row per record, with the device, the date and the command above it."""
+    first = records[0] if records else {}
+    when = datetime.date.today().isoformat()
+    load = next((r["load_average"] for r in records if r.get("load_average") is not None), None)
+    lines = [f"Measured with `{command}` on {first.get('device', '?')}, {when}, torch {torch.__version__}"
+             + (f", load average {load:.1f} at the start" if load is not None else "") + ".", "",
+             "| benchmark | baseline | fast | baseline time | fast time | ratio | goal | peak memory (baseline → fast) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in records:
+        if r.get("ratio") is None:
+            peaks = f"matmul {r['matmul_flop_per_s'] / 1e12:.1f} Tflop/s, copy {r['copy_bytes_per_s'] / 1e9:.0f} GB/s"
+            lines.append(f"| {r['name']} | | | | | | | {peaks} |")
+            continue
+        if "goal_s" in r:
+            goal = f"< {r['goal_s']:g} s {'✓' if r['passed'] else '✗'}"
+        else:
+            goal = "" if r.get("goal") is None else f"≥ {r['goal']:g}× {'✓' if r['passed'] else '✗'}"
+        memory = ""
+        if "peak_memory_fast_bytes" in r:
+            memory = f"{_bytes(r['peak_memory_baseline_bytes'])} → {_bytes(r['peak_memory_fast_bytes'])}"
+        lines.append(f"| {r['name']} | {r['baseline']} | {r.get('fast', '')} | {_seconds(r['baseline_s'])} | "
+                     f"{_seconds(r['fast_s'])} | {r['ratio']:.1f}× | {goal} | {memory} |")
+    gpu = [r for r in records if "fast_fraction_of_matmul_peak" in r]
+    for r in gpu:
+        lines.append("")
+        lines.append(f"Training step: {r['fast_flop_per_s'] / 1e9:.1f} Gflop/s achieved, "
+                     f"{100 * r['fast_fraction_of_matmul_peak']:.1f}% of the measured matmul peak; "
+                     f"{r['fast_bytes_per_s'] / 1e9:.0f} GB/s, {100 * r['fast_fraction_of_copy_peak']:.0f}% of the copy peak.")
+    return "\n".join(lines) + "\n"
+
+
+def write_bench(records: list[dict], out_dir: str | Path) -> str:
+    """Write `out_dir/bench.json` (the list of records) atomically; return the markdown table."""
+    from derivations.emit import write_atomic
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "bench.json", json.dumps(records, indent=2) + "\n")
+    return bench_table(records)

@@ -33,6 +33,20 @@ def loglog_slope(widths, errors) -> float | None:
     return float(np.polyfit(np.log(widths[keep]), np.log(errors[keep]), 1)[0])
 
 
+def ntk_model_seed(seed: int, width: int, sigma_w: float, replicate: int) -> int:
+    """The network seed of one replicate: distinct and reproducible per (width, σ_W, replicate)."""
+    return int(np.random.SeedSequence([seed, width, int(round(sigma_w * 1e6)), replicate]).generate_state(1)[0])
+
+
+def ntk_replicate(spec: Spec, width: int, sigmas: dict, lags: int, model_seed: int, *, device="cpu",
+                  dtype="float64") -> tuple[np.ndarray, float]:
+    """One random network's lag weights α̂_j (j < lags) and its largest relative cross term."""
+    model = LinearRNN(spec, width, sigmas=sigmas, dtype=resolve_dtype(dtype), device=resolve_device(device),
+                      seed=model_seed)
+    gram = structured_tangent_gram(model, lags)
+    return gram_diagonal(gram).cpu().double().numpy(), largest_cross_term(gram)
+
+
 def check_ntk(spec: Spec, widths: list[int], sigma_ws: list[float], lags: int, seeds: int, *,
               sigma_f: float = 1.0, sigma_c: float = 1.0, sigma_d: float = 1.0, device: str = "auto",
               dtype: str = "float64", seed: int = 0,
@@ -51,39 +65,52 @@ def check_ntk(spec: Spec, widths: list[int], sigma_ws: list[float], lags: int, s
         raise NumericsError("every σ must be ≥ 0")
     if seeds < 2:
         raise NumericsError("at least 2 seeds are needed for a standard deviation")
-    device, dtype = resolve_device(device), resolve_dtype(dtype)
-    rows, errors, cross = [], {}, {}
+    resolve_device(device)  # a bad device fails before any work
+    estimates, cross = {}, {}
     for width in widths:
         for sw in sigma_ws:
             sigmas = {"W": sw, "F": sigma_f, "C": sigma_c, "D": sigma_d}
-            theory = theory_lag_weights(spec, lags, sigmas)
-            estimates, cross_terms = [], []
             for s in range(seeds):
-                # Distinct, reproducible seeds per (width, σ_W, replicate).
-                model_seed = int(np.random.SeedSequence([seed, width, int(round(sw * 1e6)), s]).generate_state(1)[0])
-                model = LinearRNN(spec, width, sigmas=sigmas, dtype=dtype, device=device, seed=model_seed)
-                gram = structured_tangent_gram(model, lags)
-                estimates.append(gram_diagonal(gram).cpu().double().numpy())
-                cross_terms.append(largest_cross_term(gram))
+                estimate, cross_term = ntk_replicate(spec, width, sigmas, lags, ntk_model_seed(seed, width, sw, s),
+                                                     device=device, dtype=dtype)
+                estimates.setdefault((width, sw), []).append(estimate)
+                cross.setdefault((width, sw), []).append(cross_term)
                 if progress:
                     progress(1)
-            estimates = np.array(estimates)
+    return summarize_ntk(spec, estimates, cross, {"F": sigma_f, "C": sigma_c, "D": sigma_d})
+
+
+def summarize_ntk(spec: Spec, estimates: dict, cross: dict, other_sigmas: dict) -> dict:
+    """Rows, errors, slopes and verdict from per-replicate estimates.
+
+    estimates[(width, σ_W)]: one α̂ array (lags,) per replicate; cross[(width, σ_W)]: their largest
+    relative cross terms; other_sigmas: σ_F, σ_C, σ_D.
+    """
+    widths = sorted({w for w, _ in estimates})
+    sigma_ws = sorted({sw for _, sw in estimates})
+    seeds = min(len(v) for v in estimates.values())
+    rows, errors, mean_cross = [], {}, {}
+    for width in widths:
+        for sw in sigma_ws:
+            found = np.array(estimates[(width, sw)])
+            lags = found.shape[1]
+            theory = theory_lag_weights(spec, lags, {"W": sw, **other_sigmas})
             with np.errstate(divide="ignore", invalid="ignore"):
-                ratios = np.where(theory > 0, estimates / theory, np.nan)
+                ratios = np.where(theory > 0, found / theory, np.nan)
             errors[(width, sw)] = float(np.sqrt(np.nanmean((ratios - 1) ** 2)))
-            cross[(width, sw)] = float(np.mean(cross_terms))
+            mean_cross[(width, sw)] = float(np.mean(cross[(width, sw)]))
             for j in range(lags):
                 rows.append({
                     "width": width, "sigma_w": sw, "lag": j, "alpha_theory": float(theory[j]),
-                    "alpha_mean": float(estimates[:, j].mean()), "alpha_std": float(estimates[:, j].std(ddof=1)),
+                    "alpha_mean": float(found[:, j].mean()), "alpha_std": float(found[:, j].std(ddof=1)),
                     "ratio_mean": float(np.mean(ratios[:, j])), "ratio_std": float(np.std(ratios[:, j], ddof=1)),
                 })
     slopes = {str(sw): loglog_slope(widths, [errors[(w, sw)] for w in widths]) for sw in sigma_ws}
-    cross_slopes = {str(sw): loglog_slope(widths, [cross[(w, sw)] for w in widths]) for sw in sigma_ws}
+    cross_slopes = {str(sw): loglog_slope(widths, [mean_cross[(w, sw)] for w in widths]) for sw in sigma_ws}
     return {
         "rows": rows,
         "error": [{"width": w, "sigma_w": sw, "rms_relative_error": errors[(w, sw)],
-                   "largest_cross_term": cross[(w, sw)]} for w in widths for sw in sigma_ws],
+                   "largest_cross_term": mean_cross[(w, sw)]} for w in widths for sw in sigma_ws],
         "slopes": slopes,
         "cross_term_slopes": cross_slopes,
         "verdict": ntk_verdict(rows, slopes, max(widths), seeds),

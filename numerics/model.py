@@ -2,6 +2,11 @@
 
 The network and the SymPy derivation read the same `derivations.spec.Spec`, so "convention B" or
 "standard parameterization" means one thing in both places. See the spec's docstring for the model.
+
+Two ways to compute the same map: `LinearRNN.forward`, the recurrence one step at a time (the
+reference), and the fast path, the impulse response L_j = C W^j F (`markov_parameters`, built from
+Krylov vectors in blocks, with its exact structured gradient) applied as a causal convolution
+(`causal_convolution`, by FFT for long sequences). Tests hold the two equal to rounding.
 """
 from __future__ import annotations
 
@@ -14,54 +19,189 @@ from derivations.spec import BLOCKS, FAN_IN, Spec
 
 from .errors import NumericsError
 
+# Rough machine constants for the cost model that picks the Krylov block size: seconds per
+# operation launched from Python, memory bandwidth in bytes/s, float64 multiply-add rate in flop/s
+# (float32 counts twice as fast). Only their ratios matter, and only to pick between exact methods.
+MACHINES = {"cpu": (1e-5, 2e10, 1e10), "cuda": (1e-5, 2e12, 5e13)}
+# On the CPU, a stack of matrices runs its Krylov chains in slices of at most this many bytes (~ L2).
+CACHE_BYTES = 2 ** 20
+# Causal convolutions with at least this many lags go through the FFT (measured crossover ≈ 32–64).
+FFT_MIN_LAGS = 64
+
 
 def lagged_inputs(x: torch.Tensor, lags: int) -> torch.Tensor:
-    """X[b, k, j, c] = x[b, k - j, c] (0 before the sequence starts), shape (batch, T, lags, n_x).
+    """X[..., b, k, j, c] = x[..., b, k - j, c] (0 before the sequence starts), shape (..., batch, T, lags, n_x).
 
     With it a causal convolution is one contraction: ŷ[b, k] = Σ_j L_j x[b, k - j].
     """
     padded = nn.functional.pad(x, (0, 0, lags - 1, 0))  # lags-1 zeros before time 0
-    windows = padded.unfold(1, lags, 1)  # (batch, T, n_x, lags), window k ends at time k
-    return windows.flip(-1).permute(0, 1, 3, 2)
+    windows = padded.unfold(-2, lags, 1)  # (..., batch, T, n_x, lags), window k ends at time k
+    return windows.flip(-1).transpose(-1, -2)
 
 
-class _Krylov(torch.autograd.Function):
-    """V_p = (s W)^p F for p < count, shape (count, n, n_x), with a backward that needs one big product.
+def krylov_block(n: int, count: int, columns: int = 1, members: int = 1, device_type: str = "cpu",
+                 itemsize: int = 8, chains: int = 2) -> int:
+    """Block size b (a power of 2) for `chains` Krylov chains of `count` vectors of an n×n matrix.
 
-    Plain autograd through the chain of products forms and adds one n×n outer product per step;
-    here the adjoint runs back along the chain, A_p = dV_p + s Wᵀ A_{p+1}, and the gradient
-    s Σ_p A_p V_{p-1}ᵀ is a single (n × count·n_x)(count·n_x × n) product.
+    b = 1 is the plain chain, `count` products of the matrix with `columns` vectors, each reading
+    the whole matrix. b = 2^s first squares the matrix s times (2n³ flops each, shared by the
+    chains) and then needs about count/b products with b·columns vectors: it pays where reading
+    the matrix or launching an operation costs more than the squarings, as on a GPU, for small
+    widths, or for long chains. The modelled time uses `MACHINES`; `members` networks share every
+    launched operation.
+    """
+    overhead, bandwidth, flops = MACHINES.get(device_type, MACHINES["cpu"])
+    flops *= 8 / itemsize
+
+    def product(k: int) -> float:
+        return overhead + members * (itemsize * n * n / bandwidth + 2 * n * n * k / flops)
+
+    def cost(levels: int) -> float:
+        b = 2 ** levels
+        squarings = max(ladder_size(count, b) - 1, 0)
+        doubling = sum(product(columns * 2 ** i) for i in range(levels))
+        return (squarings * (overhead + members * 2 * n ** 3 / flops)
+                + chains * (doubling + (math.ceil(count / b) - 1) * product(b * columns)))
+
+    return 2 ** min(range(math.ceil(math.log2(max(count, 1))) + 1), key=cost)
+
+
+def ladder_size(count: int, block: int) -> int:
+    """How many powers (sM)^(2^i) `krylov` needs for `count` vectors in blocks of `block`: the
+    doubling uses i < log2(block), later blocks (if any) the power (sM)^block."""
+    if block == 1:
+        return 0
+    return int(math.log2(block)) + (count > block)
+
+
+def power_ladder(M: torch.Tensor, size: int) -> torch.Tensor:
+    """M^(2^i) for i < size by repeated squaring, shape (size, ..., n, n)."""
+    ladder = [M]
+    for _ in range(size - 1):
+        ladder.append(ladder[-1] @ ladder[-1])
+    return torch.stack(ladder[:size]) if size else M.new_zeros(0)
+
+
+def krylov(M: torch.Tensor, S: torch.Tensor, count: int, scale=1.0, block: int = 1,
+           ladder: torch.Tensor | None = None, left: bool = False) -> torch.Tensor:
+    """K_p = (scale·M)^p S for p < count, shape (..., count, n, k), for M (..., n, n) and S (..., n, k);
+    with left=True the row vectors K_p = S (scale·M)^p, shape (..., count, k, n), for S (..., k, n).
+
+    block = 1: the plain chain, one product per vector, never forming scale·M. block = b = 2^s,
+    with ladder = `power_ladder(scale·M, ladder_size(count, b))`: the first block by doubling,
+    [K_0 … K_{2^i − 1}] → append (sM)^(2^i) times it, then each next block is (sM)^b times the
+    last one, so count/b + s products with b·k vectors replace count products with k vectors.
+    The two agree to rounding (tests hold them to 1e-10 relative in float64). On the CPU a stack
+    of matrices runs in slices of at most `CACHE_BYTES`, each slice's chain with its matrices in
+    cache throughout: stepping all of a large stack at once streams it from memory every product.
+    """
+    if M.dim() > 2 and M.device.type == "cpu" and M.shape[0] > 1:
+        size = max(1, CACHE_BYTES // (M[0].numel() * M.element_size()))
+        if size < M.shape[0]:  # slices of the stack, each chain with its matrices in cache throughout
+            part = lambda t, i: t[i:i + size] if torch.is_tensor(t) and t.dim() > 2 else t  # noqa: E731
+            return torch.cat([krylov(M[i:i + size], S[i:i + size], count, part(scale, i), block,
+                                     None if ladder is None else ladder[:, i:i + size], left)
+                              for i in range(0, M.shape[0], size)])
+    apply = (lambda A, X: X @ A) if left else (lambda A, X: A @ X)  # noqa: E731
+    axis = -2 if left else -1  # where the vectors of a block sit side by side
+    if block == 1:
+        vectors = [S]
+        for _ in range(count - 1):
+            vectors.append(scale * apply(M, vectors[-1]))
+        return torch.stack(vectors, -3)
+    k = S.shape[axis]
+    first = S
+    for level in range(int(math.log2(block))):  # vectors ordered by power, then by vector
+        if first.shape[axis] >= count * k:
+            break
+        first = torch.cat([first, apply(ladder[level], first)], axis)
+    blocks = [first]
+    for _ in range(math.ceil(count / block) - 1):
+        blocks.append(apply(ladder[-1], blocks[-1]))
+    vectors = torch.cat(blocks, axis).narrow(axis, 0, count * k)
+    return vectors.unflatten(-2, (count, k)) if left else vectors.unflatten(-1, (count, k)).movedim(-2, -3)
+
+
+def _hankel_adjoint(R: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """A_p = Σ_k R_kᵀ G_{p+k} (terms with p + k < count), for R (..., count, n_y, n), G (..., count, n_y, n_x).
+
+    One product with the Hankel matrix H[(k, a), (p, c)] = G_{p+k}[a, c]; returns Aᵀ with rows
+    (p, c), shape (..., count·n_x, n).
+    """
+    count, n_y, n_x = G.shape[-3:]
+    padded = torch.cat([G, torch.zeros_like(G)], -3)
+    hankel = padded.unfold(-3, count, 1)[..., :count, :, :, :]  # [..., k, a, c, p] = G_{k+p}[a, c]
+    hankel = hankel.movedim(-1, -2).flatten(-4, -3).flatten(-2)  # (..., count·n_y, count·n_x)
+    return hankel.mT @ R.flatten(-3, -2)
+
+
+class _ImpulseResponse(torch.autograd.Function):
+    """L_p = C (sW)^p F for p < count, shape (..., count, n_y, n_x), with its exact structured gradient.
+
+    Forward: the right Krylov vectors V_p = (sW)^p F (`krylov`, in blocks of `block`), then L = C V.
+    Backward, from the structure instead of through the chain: with the left Krylov vectors
+    U_k = ((sW)ᵀ)^k Cᵀ (computed as the rows C (sW)^k, on the same squared powers) and the
+    cotangent G_p = ∂ℓ/∂L_p,
+        A_p = Σ_k U_k G_{p+k},  ∂ℓ/∂F = A_0,  ∂ℓ/∂C = Σ_p G_p V_pᵀ,  ∂ℓ/∂W = s Σ_{p≥1} A_p V_{p−1}ᵀ,
+    since d(W^p) = Σ_m W^m dW W^{p−1−m}. A is one product with a Hankel matrix built from G and
+    ∂ℓ/∂W one (n × count·n_x)(count·n_x × n) product. Leading dimensions are independent networks.
     """
 
     generate_vmap_rule = True  # so that torch.func (jacrev in the generic tangent Gram) can use it
 
     @staticmethod
-    def forward(W, F, scale, count):
-        V = [F]
-        for _ in range(count - 1):
-            V.append(scale * (W @ V[-1]))
-        return torch.stack(V)
+    def forward(W, F, C, scale, count, block):
+        ladder = power_ladder(scale * W, ladder_size(count, block)) if block > 1 else W.new_zeros(0)
+        V = krylov(W, F, count, scale, block, ladder if block > 1 else None)
+        return C.unsqueeze(-3) @ V, V, ladder
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[0], output)
-        ctx.scale = inputs[2]
+        W, F, C, scale, count, block = inputs
+        _, V, ladder = output
+        ctx.mark_non_differentiable(V, ladder)
+        ctx.save_for_backward(W, C, V, ladder)
+        ctx.scale, ctx.block = scale, block
 
     @staticmethod
-    def backward(ctx, dV):
-        W, V = ctx.saved_tensors
-        adjoints = [dV[-1]]
-        for p in range(V.shape[0] - 2, -1, -1):
-            adjoints.append(dV[p] + ctx.scale * (W.T @ adjoints[-1]))
-        A = torch.stack(adjoints[::-1])
-        flat = lambda T: T.permute(1, 0, 2).reshape(T.shape[1], -1)  # noqa: E731 - (count, n, k) → (n, count·k)
-        grad_W = ctx.scale * flat(A[1:]) @ flat(V[:-1]).T if ctx.needs_input_grad[0] else None  # frozen W: skip
-        return grad_W, A[0], None, None
+    def backward(ctx, G, _V, _ladder):
+        W, C, V, ladder = ctx.saved_tensors
+        count, scale, block = V.shape[-3], ctx.scale, ctx.block
+        grad_W = grad_F = grad_C = None
+        if ctx.needs_input_grad[2]:
+            grad_C = torch.einsum("...pac,...pic->...ai", G, V)
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            R = krylov(W, C, count, scale, block, ladder if block > 1 else None, left=True)  # R_k = U_kᵀ
+            A = _hankel_adjoint(R, G).unflatten(-2, (count, -1))  # A_pᵀ, (..., count, n_x, n)
+            grad_F = A[..., 0, :, :].mT
+            if ctx.needs_input_grad[0]:  # frozen W: skip the big product
+                if count > 1:
+                    # scale the thin factor, not the n×n product
+                    grad_W = (scale * A[..., 1:, :, :].flatten(-3, -2)).mT @ V[..., :-1, :, :].movedim(-3, -2).flatten(-2).mT
+                else:
+                    grad_W = torch.zeros_like(W)
+        return grad_W, grad_F, grad_C, None, None, None
 
 
-def causal_convolution(L: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """ŷ[b, k, a] = Σ_j L[j, a, c] x[b, k - j, c] for an impulse response L of shape (lags, n_y, n_x)."""
-    return torch.einsum("btjc,jac->bta", lagged_inputs(x, L.shape[0]), L)
+def causal_convolution(L: torch.Tensor, x: torch.Tensor, method: str = "auto") -> torch.Tensor:
+    """ŷ[b, k, a] = Σ_j L[j, a, c] x[b, k - j, c] for an impulse response L (lags, n_y, n_x) and x (batch, T, n_x).
+
+    Leading dimensions of L and x (before lags and batch) are independent problems. method:
+    'direct' contracts the lagged inputs (batch·T·lags·n_x·n_y products, as much memory); 'fft'
+    multiplies the spectra (batch·T log T), with an absolute error per entry of order
+    ε·Σ_j‖L_j‖·max|x| instead of a relative one; 'auto' takes the FFT from `FFT_MIN_LAGS` lags on.
+    """
+    lags, T = min(L.shape[-3], x.shape[-2]), x.shape[-2]  # lags past T never reach an output
+    if method == "auto":
+        method = "fft" if lags >= FFT_MIN_LAGS else "direct"
+    if method == "direct":
+        return torch.einsum("...btjc,...jac->...bta", lagged_inputs(x, L.shape[-3]), L)
+    if method != "fft":
+        raise NumericsError(f"unknown convolution method {method!r} (choose auto, direct or fft)")
+    size = 2 ** math.ceil(math.log2(T + lags - 1))  # no wrap-around into the first T outputs
+    spectrum = torch.einsum("...bfc,...fac->...bfa", torch.fft.rfft(x, size, dim=-2),
+                            torch.fft.rfft(L[..., :lags, :, :], size, dim=-3))
+    return torch.fft.irfft(spectrum, size, dim=-2)[..., :T, :]
 
 
 class LinearRNN(nn.Module):
@@ -75,7 +215,13 @@ class LinearRNN(nn.Module):
     Learning rates (`rate_factor`, used by `param_groups` and the tangent Gram): block X moves at
     λ_X in the ntk parameterization and at λ_X / n in the standard one, so in the standard
     parameterization the reported kernel is the raw-parameter kernel divided by n.
+
+    `LinearRNN.stack(networks)` holds K networks of one spec and shape as one module whose
+    tensors have a leading dimension K (`members`); `markov_parameters` then returns one impulse
+    response per network and costs one batched computation.
     """
+
+    members: int | None = None  # K for a stack of networks, None for one network
 
     def __init__(self, spec: Spec, width: int, n_x: int = 1, n_y: int = 1, sigmas: dict | None = None,
                  dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu", seed: int = 0):
@@ -103,28 +249,67 @@ class LinearRNN(nn.Module):
             else:
                 self.register_buffer(block, entries)
 
+    @classmethod
+    def stack(cls, networks: list[LinearRNN]) -> LinearRNN:
+        """K networks of one spec, width, n_x, n_y, dtype and device as one module (copies of their tensors).
+
+        Tensors get a leading dimension K; the multipliers (which hold σ_X) become (K, 1, 1) tensors.
+        """
+        first = networks[0]
+        shape = lambda net: (net.spec, net.width, net.n_x, net.n_y, net.W.dtype, net.W.device)  # noqa: E731
+        if any(net.members is not None or shape(net) != shape(first) for net in networks):
+            raise NumericsError("only single networks of one spec, shape, dtype and device can be stacked")
+        stacked = cls.__new__(cls)
+        nn.Module.__init__(stacked)
+        stacked.spec, stacked.width, stacked.n_x, stacked.n_y = first.spec, first.width, first.n_x, first.n_y
+        stacked.members, stacked.sigmas, stacked.rate_factor = len(networks), [net.sigmas for net in networks], first.rate_factor
+        stacked.multiplier = {b: torch.tensor([net.multiplier[b] for net in networks], dtype=first.W.dtype,
+                                              device=first.W.device)[:, None, None] for b in first.spec.blocks}
+        for block in first.spec.blocks:
+            entries = torch.stack([getattr(net, block).detach() for net in networks])
+            if block in first.spec.trained:
+                stacked.register_parameter(block, nn.Parameter(entries))
+            else:
+                stacked.register_buffer(block, entries)
+        return stacked
+
     def matrices(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The effective (W, F, C, D), D None without the feed-through."""
         W, F, C = (self.multiplier[b] * getattr(self, b) for b in "WFC")
         D = self.multiplier["D"] * self.D if self.spec.feedthrough else None
         return W, F, C, D
 
-    def markov_parameters(self, lags: int) -> torch.Tensor:
-        """L_j for j < lags, shape (lags, n_y, n_x): C W^{j - input_lag} F, plus D at j = 0.
+    def markov_parameters(self, lags: int, method: str = "fast") -> torch.Tensor:
+        """L_j for j < lags, shape (lags, n_y, n_x) (with a leading K for a stack): C W^{j - input_lag} F, plus D at j = 0.
 
-        Built from the Krylov vectors W^p F one product at a time, never forming a matrix power;
-        the multiplier of W scales the vectors, so the n×n effective W is never formed either.
+        method 'fast': the Krylov vectors W^p F in blocks where `krylov_block` says it pays, with
+        the structured gradient of `_ImpulseResponse`. 'chain': one product per vector,
+        differentiated by plain autograd (the reference the fast path is tested against). In
+        both, the multiplier of W scales the vectors, so the plain chain never forms the n×n
+        effective W.
         """
-        m = self.multiplier
-        head = self.W.new_zeros(min(self.spec.input_lag, lags), self.n_y, self.n_x)  # convention B: no state term at lag 0
-        L = head
-        if lags > head.shape[0]:
-            V = _Krylov.apply(self.W, m["F"] * self.F, m["W"], lags - head.shape[0])
-            L = torch.cat([head, m["C"] * torch.einsum("ai,pic->pac", self.C, V)])
-        return torch.cat([L[:1] + m["D"] * self.D, L[1:]]) if self.spec.feedthrough else L
+        if method not in ("fast", "chain"):
+            raise NumericsError(f"unknown method {method!r} (choose fast or chain)")
+        m, lead = self.multiplier, self.W.shape[:-2]
+        shift = min(self.spec.input_lag, lags)
+        L = self.W.new_zeros(*lead, shift, self.n_y, self.n_x)  # convention B: no state term at lag 0
+        if lags > shift:
+            count, F, C = lags - shift, m["F"] * self.F, m["C"] * self.C
+            if method == "chain":
+                state = C.unsqueeze(-3) @ krylov(self.W, F, count, m["W"])
+            else:
+                block = krylov_block(self.width, count, max(self.n_x, self.n_y), self.members or 1,
+                                     self.W.device.type, self.W.element_size(), chains=2 if torch.is_grad_enabled() else 1)
+                state, _, _ = _ImpulseResponse.apply(self.W, F, C, m["W"], count, block)
+            L = torch.cat([L, state], -3)
+        if not self.spec.feedthrough:
+            return L
+        return torch.cat([L[..., :1, :, :] + (m["D"] * self.D).unsqueeze(-3), L[..., 1:, :, :]], -3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the recurrence on x of shape (batch, T, n_x); returns (batch, T, n_y). The reference path."""
+        if self.members is not None:
+            raise NumericsError("the recurrence runs one network; use markov_parameters for a stack")
         W, F, C, D = self.matrices()
         entering = x if self.spec.input_lag == 0 else nn.functional.pad(x, (0, 0, 1, 0))[:, :-1]
         h, outputs = x.new_zeros(x.shape[0], self.width), []
@@ -134,9 +319,9 @@ class LinearRNN(nn.Module):
         y = torch.stack(outputs, 1)
         return y if D is None else y + x @ D.T
 
-    def forward_convolution(self, x: torch.Tensor) -> torch.Tensor:
-        """The same map as `forward`, as the causal convolution with the impulse response."""
-        return causal_convolution(self.markov_parameters(x.shape[1]), x)
+    def forward_convolution(self, x: torch.Tensor, method: str = "auto") -> torch.Tensor:
+        """The same map as `forward`, as the causal convolution with the impulse response (the fast path)."""
+        return causal_convolution(self.markov_parameters(x.shape[1]), x, method)
 
     def param_groups(self, lr: float) -> list[dict]:
         """Optimizer groups: block X at lr·λ_X (ntk) or lr·λ_X/n (standard)."""

@@ -19,7 +19,7 @@ from derivations.emit import write_atomic
 
 from .errors import NumericsError
 
-PACKAGES = ("rnnmemory", "torch", "numpy", "sympy", "matplotlib", "click")
+PACKAGES = ("rnnmemory", "torch", "numpy", "sympy", "matplotlib", "click", "statsmodels")
 
 
 def git_commit() -> str | None:

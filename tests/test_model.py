@@ -4,7 +4,7 @@ import torch
 
 from derivations.spec import Spec
 from numerics import LinearRNN, NumericsError, resolve_device, resolve_dtype
-from numerics.model import _Krylov
+from numerics.model import _ImpulseResponse
 
 SPECS = [
     Spec(),
@@ -36,11 +36,13 @@ def test_recurrence_equals_convolution(spec):
     assert (recurrence - convolution).abs().max() <= 1e-12 * recurrence.abs().max()
 
 
-def test_krylov_backward_matches_autograd():
-    # The hand-written adjoint of the Krylov chain against finite differences.
+@pytest.mark.parametrize("block", [1, 2, 4])
+def test_impulse_response_gradient_matches_finite_differences(block):
+    # The structured gradient of L_p = C (sW)^p F, plain chain and in blocks, against finite differences.
     W = torch.randn(5, 5, dtype=torch.float64, requires_grad=True)
     F = torch.randn(5, 2, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda W, F: _Krylov.apply(W, F, 0.7, 6), (W, F))
+    C = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda W, F, C: _ImpulseResponse.apply(W, F, C, 0.7, 6, block)[0], (W, F, C))
 
 
 def test_seed_fixes_the_weights():
