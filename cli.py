@@ -446,5 +446,35 @@ def figure(name, quick, out, device, jobs):
     click.echo(str(path / f"{name}.png"))
 
 
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for bench.json.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--quick", is_flag=True, help="Tiny sizes, one repeat: a smoke run, not a measurement.")
+@click.option("--force", is_flag=True, help="Overwrite an existing bench.json in --out.")
+def bench(out, device, quick, force):
+    """Time each fast path against its plain baseline, in one run on one device.
+
+    Writes DIR/bench.json (records with name, baseline_s, fast_s, ratio, device) and
+    DIR/environment.json, and prints the README's table.
+
+    Example: rnnmemory bench --out results/bench --device auto
+    """
+    from numerics import bench as benchmarks
+    from numerics.device import resolve_device
+    from numerics.reporting import environment, to_json
+    from derivations.emit import write_atomic
+
+    torch_device = resolve_device(device)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output path {out} is a file, not a directory")
+    if (out / "bench.json").exists() and not force:
+        raise InputError(f"{out} already holds bench.json; pass --force to overwrite it")
+    records = benchmarks.run_benchmarks(device, quick=quick)
+    table = benchmarks.write_bench(records, out)
+    write_atomic(out / "environment.json", to_json(environment(torch_device)))
+    click.echo(table)
+
+
 if __name__ == "__main__":
     main()

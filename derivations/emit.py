@@ -140,9 +140,25 @@ def _render_python(printer_factory, imports: str, prelude: str, extra: str = "")
     return render
 
 
-def _torch_printer():
-    from sympy.printing.pytorch import TorchPrinter  # the printer only; torch itself is not imported
-    return TorchPrinter()
+class TorchCodePrinter(NumPyPrinter):
+    """SymPy's NumPy printer aimed at torch. (sympy.printing.pytorch imports torch itself, about
+    2 s, and `emit` must not import torch.) Piecewise becomes nested torch.where; comparisons are
+    elementwise operators."""
+
+    _module = "torch"
+    printmethod = "_torchcode"
+
+    def _print_Piecewise(self, expr):
+        *pieces, (last, cond) = expr.args
+        out = self._print(last) if cond == sp.true else 'float("nan")'
+        if cond != sp.true:
+            pieces.append((last, cond))
+        for value, condition in reversed(pieces):
+            out = f"torch.where({self._print(condition)}, {self._print(value)}, {out})"
+        return out
+
+    def _print_Relational(self, expr):
+        return f"({self._print(expr.lhs)} {expr.rel_op} {self._print(expr.rhs)})"
 
 
 _TORCH_INPUTS = '''
@@ -179,7 +195,7 @@ def _render_c(spec: Spec, funcs: list[Function], target: str) -> dict[str, str]:
 
 TARGETS = {
     "numpy": _render_python(NumPyPrinter, "import numpy\n", ""),
-    "torch": _render_python(_torch_printer, "import torch\n", "    {args} = _as_tensors({args})", _TORCH_INPUTS),
+    "torch": _render_python(TorchCodePrinter, "import torch\n", "    {args} = _as_tensors({args})", _TORCH_INPUTS),
     "latex": _render_latex,
     "c": _render_c,
 }

@@ -116,3 +116,17 @@ def test_emit_never_leaves_half_a_file(tmp_path, monkeypatch):
         E.emit(DEFAULT, "numpy", tmp_path)
     assert (tmp_path / "lag_weights_numpy.py").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["lag_weights_numpy.py"]
+
+
+@pytest.mark.parametrize("args", [["derive", "--format", "json", "--eval", "sigma_W=0.8"],
+                                  ["emit", "--target", "torch", "--convention", "B", "--out", "{tmp}"]])
+def test_derive_and_emit_do_not_import_torch_or_matplotlib(tmp_path, args):
+    import subprocess
+    import sys
+
+    code = ("import sys, cli\n"
+            "try:\n    cli.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules and 'matplotlib' not in sys.modules, 'imported'\n")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

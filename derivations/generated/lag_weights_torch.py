@@ -19,60 +19,60 @@ def _as_tensors(*values):
 def lag_weights(j, sigma_W, sigma_F, sigma_C, sigma_D):
     """α_j, the NTK weight on lag j: Θ = Σ_j α_j ⟨x_{k-j}, x'_{k'-j}⟩ / n_x."""
     j, sigma_W, sigma_F, sigma_C, sigma_D = _as_tensors(j, sigma_W, sigma_F, sigma_C, sigma_D)
-    x0 = torch.pow(sigma_C, 2)*torch.pow(sigma_F, 2)*torch.pow(sigma_W, 2*j)
-    return j*x0 + torch.pow(sigma_D, 2)*torch.where(torch.eq(j, 0), 1, 0) + 2*x0
+    x0 = sigma_C**2*sigma_F**2*sigma_W**(2*j)
+    return j*x0 + sigma_D**2*torch.where((j == 0), 1, 0) + 2*x0
 
 
 def lag_weights_W(j, sigma_W, sigma_F, sigma_C, sigma_D):
     """The part of α_j from training W."""
     j, sigma_W, sigma_F, sigma_C, sigma_D = _as_tensors(j, sigma_W, sigma_F, sigma_C, sigma_D)
-    return j*torch.pow(sigma_C, 2)*torch.pow(sigma_F, 2)*torch.pow(sigma_W, 2*j)
+    return j*sigma_C**2*sigma_F**2*sigma_W**(2*j)
 
 
 def lag_weights_F(j, sigma_W, sigma_F, sigma_C, sigma_D):
     """The part of α_j from training F."""
     j, sigma_W, sigma_F, sigma_C, sigma_D = _as_tensors(j, sigma_W, sigma_F, sigma_C, sigma_D)
-    return torch.pow(sigma_C, 2)*torch.pow(sigma_F, 2)*torch.pow(sigma_W, 2*j)
+    return sigma_C**2*sigma_F**2*sigma_W**(2*j)
 
 
 def lag_weights_C(j, sigma_W, sigma_F, sigma_C, sigma_D):
     """The part of α_j from training C."""
     j, sigma_W, sigma_F, sigma_C, sigma_D = _as_tensors(j, sigma_W, sigma_F, sigma_C, sigma_D)
-    return torch.pow(sigma_C, 2)*torch.pow(sigma_F, 2)*torch.pow(sigma_W, 2*j)
+    return sigma_C**2*sigma_F**2*sigma_W**(2*j)
 
 
 def lag_weights_D(j, sigma_W, sigma_F, sigma_C, sigma_D):
     """The part of α_j from training D."""
     j, sigma_W, sigma_F, sigma_C, sigma_D = _as_tensors(j, sigma_W, sigma_F, sigma_C, sigma_D)
-    return torch.pow(sigma_D, 2)*torch.where(torch.eq(j, 0), 1, 0)
+    return sigma_D**2*torch.where((j == 0), 1, 0)
 
 
 def initial_impulse_variance(j, sigma_W, sigma_F, sigma_C, sigma_D):
     """n_x · Var L_j(0): variance of the initial impulse response (NNGP side)."""
     j, sigma_W, sigma_F, sigma_C, sigma_D = _as_tensors(j, sigma_W, sigma_F, sigma_C, sigma_D)
-    return torch.pow(sigma_C, 2)*torch.pow(sigma_F, 2)*torch.pow(sigma_W, 2*j) + torch.pow(sigma_D, 2)*torch.where(torch.eq(j, 0), 1, 0)
+    return sigma_C**2*sigma_F**2*sigma_W**(2*j) + sigma_D**2*torch.where((j == 0), 1, 0)
 
 
 def lag_weight_ratio(j, sigma_W, sigma_F, sigma_C, sigma_D):
     """α_{j+1}/α_j for j ≥ 1 and σ_W > 0."""
     j, sigma_W, sigma_F, sigma_C, sigma_D = _as_tensors(j, sigma_W, sigma_F, sigma_C, sigma_D)
-    return torch.pow(sigma_W, 2)*(j + 3)/(j + 2)
+    return sigma_W**2*(j + 3)/(j + 2)
 
 
 def total_weight(sigma_W, sigma_F, sigma_C, sigma_D):
     """Σ_j α_j, for σ_W < 1."""
     sigma_W, sigma_F, sigma_C, sigma_D = _as_tensors(sigma_W, sigma_F, sigma_C, sigma_D)
-    x0 = torch.pow(sigma_W, 2)
-    x1 = torch.pow(sigma_D, 2)
-    x2 = torch.pow(sigma_C, 2)*torch.pow(sigma_F, 2)
-    return (torch.pow(sigma_W, 4)*x1 - 2*x0*x1 - x0*x2 + x1 + 2*x2)/torch.pow(x0 - 1, 2)
+    x0 = sigma_W**2
+    x1 = sigma_D**2
+    x2 = sigma_C**2*sigma_F**2
+    return (sigma_W**4*x1 - 2*x0*x1 - x0*x2 + x1 + 2*x2)/(x0 - 1)**2
 
 
 def mean_lag(sigma_W, sigma_F, sigma_C, sigma_D):
     """Σ_j j α_j / Σ_j α_j (effective memory), for σ_W < 1."""
     sigma_W, sigma_F, sigma_C, sigma_D = _as_tensors(sigma_W, sigma_F, sigma_C, sigma_D)
-    x0 = torch.pow(sigma_W, 2)
-    x1 = torch.pow(sigma_D, 2)
-    x2 = torch.pow(sigma_C, 2)*torch.pow(sigma_F, 2)
+    x0 = sigma_W**2
+    x1 = sigma_D**2
+    x2 = sigma_C**2*sigma_F**2
     x3 = x0*x2
-    return x3*(x0 - 3)/((x0 - 1)*(torch.pow(sigma_W, 4)*x1 - 2*x0*x1 + x1 + 2*x2 - x3))
+    return x3*(x0 - 3)/((x0 - 1)*(sigma_W**4*x1 - 2*x0*x1 + x1 + 2*x2 - x3))
