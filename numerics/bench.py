@@ -5,10 +5,11 @@ computations are described in 'baseline' and 'fast', the issue's goal for the ra
 command line, the seconds) in 'goal' and 'passed'. Timing: one warm-up call, then the median of
 several repeats, with `torch.cuda.synchronize()` around each on a GPU. Peak memory of each side
 is measured too, in a separate call ('peak_memory_*_bytes', 'memory_method'): on a GPU
-`torch.cuda.max_memory_allocated` above the memory already allocated; on the CPU the peak of
-torch's own allocations during the call, the running sum of the profiler's memory events
-(tracemalloc does not see torch's allocator, and the resident set size hides memory the C
-allocator reuses). Python objects are not counted. On a GPU the run also measures the device's
+`torch.cuda.max_memory_allocated` above the memory already allocated; on the CPU the C heap in
+use (glibc's mallinfo2, which sees torch's tensors; tracemalloc does not, and the resident set
+size hides memory the allocator reuses), sampled from a thread every `SAMPLE_S` seconds, above
+its value at the start, so allocations shorter than that can be missed; without glibc the
+ru_maxrss delta, which only shows a new high-water mark. On a GPU the run also measures the device's
 peaks, a large matrix product and a large copy, and states the training step's achieved FLOP/s
 and bandwidth as fractions of them. Each record also notes the torch threads and the load
 average at its start: on a shared 2-core machine other processes' load changes the times a lot.
@@ -17,21 +18,25 @@ The command line timings run `rnnmemory` in fresh interpreters, imports included
 """
 from __future__ import annotations
 
-import contextlib
+import ctypes
 import datetime
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+# Sampling period of the CPU peak-memory measurement (seconds).
+SAMPLE_S = 5e-4
 # Goals stated in the issues (ratios, except the command line's seconds on a 2-core CPU).
 CLI_GOAL_S = 2.0
 GOALS = {"cpu": {"ntk": 200.0, "step": 10.0, "ensemble": 2.0}, "cuda": {"step": 30.0, "ensemble": 8.0}}
@@ -89,18 +94,24 @@ def median_time(fn: Callable[[], object], device: torch.device, repeats: int) ->
     return statistics.median(times)
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence file descriptor 2 (the profiler's C++ start/stop lines); Python exceptions still propagate."""
-    sys.stderr.flush()
-    saved = os.dup(2)
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _malloc_in_use() -> Callable[[], int] | None:
+    """Bytes the C allocator has handed out and not taken back (glibc's mallinfo2), or None without glibc."""
     try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+    except (OSError, AttributeError):
+        return None
+
+    def in_use() -> int:
+        info = libc.mallinfo2()
+        return info.uordblks + info.hblkhd  # heap chunks in use + large blocks mapped on their own
+
+    return in_use
 
 
 def peak_memory(fn: Callable[[], object], device: torch.device) -> tuple[int, str]:
@@ -112,14 +123,27 @@ def peak_memory(fn: Callable[[], object], device: torch.device) -> tuple[int, st
         fn()
         _synchronize(device)
         return torch.cuda.max_memory_allocated(device) - before, "torch.cuda.max_memory_allocated"
-    with _quiet_stderr(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
-                                                 profile_memory=True) as profile:
+    in_use = _malloc_in_use()
+    if in_use is None:  # the high-water mark of the process only moves when this call sets a new one
+        mark = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         fn()
-    running = peak = 0  # allocations count at the operator that made them, frees as '[memory]' events
-    for event in sorted(profile.events(), key=lambda e: e.time_range.start):
-        running += event.self_cpu_memory_usage
-        peak = max(peak, running)
-    return peak, "torch CPU allocations (profiler memory events, running sum)"
+        return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - mark, 0), "ru_maxrss delta"
+    before = in_use()
+    peak, done = [before], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], in_use())
+            time.sleep(SAMPLE_S)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        sampler.join()
+    return max(peak[0], in_use()) - before, f"C heap in use above start (glibc mallinfo2, sampled every {SAMPLE_S * 1e3:g} ms)"
 
 
 def _record(name: str, kind: str, device: torch.device, device_name: str, repeats: int,
