@@ -20,8 +20,11 @@ from derivations.spec import BLOCKS, FAN_IN, Spec
 from .errors import NumericsError
 
 # Rough machine constants for the cost model that picks the Krylov block size: seconds per
-# operation launched from Python, memory bandwidth in bytes/s, float64 multiply-add rate in flop/s
-# (float32 counts twice as fast). Only their ratios matter, and only to pick between exact methods.
+# operation launched from Python, memory bandwidth in bytes/s, and the float64 flop/s that thin
+# products (a matrix times a few vectors) reach, float32 twice that. Only their ratios matter,
+# and only to choose between exact methods. The CPU numbers were fitted to a 2-core Xeon (torch
+# 2.13, MKL), where thin products run far below the matmul peak; the GPU ones are an H100's
+# nominal figures, not measured here.
 MACHINES = {"cpu": (1e-5, 2e10, 1e10), "cuda": (1e-5, 2e12, 5e13)}
 # On the CPU, a stack of matrices runs its Krylov chains in slices of at most this many bytes (~ L2).
 CACHE_BYTES = 2 ** 20

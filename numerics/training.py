@@ -235,7 +235,7 @@ def _curves(problem: Problem, responses: torch.Tensor) -> dict:
 
 def _step_losses(X: torch.Tensor, y: torch.Tensor, x: torch.Tensor | None, responses: torch.Tensor) -> torch.Tensor:
     """The ½-MSE of member k's problem at its response of step s, shape (steps, K)."""
-    size = max(1, 2 ** 22 // y.numel())  # steps per slice: about 2^22 predictions (and FFT buffers) at a time
+    size = max(1, 2 ** 20 // y.numel())  # steps per slice: about 2^20 predictions (and FFT buffers) at a time
     return torch.cat([half_mse(X, responses[s:s + size], y, x) for s in range(0, responses.shape[0], size)])
 
 
