@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 from pathlib import Path
 
 import click
 
-from derivations.spec import BLOCKS, CONVENTIONS, PARAMETERIZATIONS, Spec, SpecError
+from derivations.spec import BLOCKS, CONVENTIONS, DEFAULT_SIGMAS, PARAMETERIZATIONS, Spec, SpecError
 
 SIGMA_NAMES = ("sigma_W", "sigma_F", "sigma_C", "sigma_D")
-# One default initialization everywhere: σ_F = σ_C = σ_D = 1 unless given.
-EVAL_DEFAULTS = {"sigma_F": 1.0, "sigma_C": 1.0, "sigma_D": 1.0}
+EVAL_DEFAULTS = {f"sigma_{block}": value for block, value in DEFAULT_SIGMAS.items()}
 
 
 class InputError(Exception):
@@ -26,10 +26,13 @@ class InputError(Exception):
 
 def _input_errors():
     # numerics (and torch) load only for the commands that need them.
-    errors = [SpecError, InputError, OSError, ArithmeticError]
+    errors = [SpecError, InputError, OSError, ArithmeticError, MemoryError]
     numerics = sys.modules.get("numerics.errors")
     if numerics is not None:
         errors.append(numerics.NumericsError)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        errors.append(torch.OutOfMemoryError)  # a GPU too small for the run asked for
     return tuple(errors)
 
 
@@ -48,7 +51,9 @@ class Command(click.Group):
             sys.exit(130)
         except _input_errors() as e:
             message = str(e).splitlines()[0] if str(e) else type(e).__name__
-            if isinstance(e, OSError) and e.filename and str(e.filename) not in message:
+            if isinstance(e, OSError) and e.strerror:  # "No space left on device: PATH", not "[Errno 28] …"
+                message = e.strerror + (f": {e.filename}" if e.filename else "")
+            elif isinstance(e, OSError) and e.filename and str(e.filename) not in message:
                 message = f"{message}: {e.filename}"
             click.echo(f"rnnmemory: error: {message}", err=True)
             sys.exit(2)
@@ -151,7 +156,7 @@ def derive(param, convention, feedthrough, trained, rates, symbolic_rates, fmt, 
     Example: rnnmemory derive --convention B --train W,C --eval sigma_W=0.8 --lags 0:6
     """
     from derivations import derive as run_derivation
-    from derivations import report
+    from derivations import describe as report
 
     spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates)
     d = run_derivation(spec)
@@ -183,10 +188,11 @@ def emit(param, convention, feedthrough, trained, rates, symbolic_rates, target,
 
     Example: rnnmemory emit --target c --out build/
     """
-    from derivations.emit import emit as write
+    from derivations.emit import render
+    from numerics.io import write_files
 
     spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates)
-    for path in write(spec, target, out):
+    for path in write_files(out, render(spec, target)):  # everything is rendered before a file is written
         click.echo(str(path))
 
 
@@ -211,17 +217,16 @@ def _positive(ctx, param, value):
 def _non_negative(ctx, param, value):
     values = value if isinstance(value, list) else [value]
     for v in values:
-        if v is not None and not v >= 0:
-            raise click.BadParameter(f"must be ≥ 0, got {v}")
+        if v is not None and not (v >= 0 and math.isfinite(v)):
+            raise click.BadParameter(f"must be a finite number ≥ 0, got {v}")
     return value
 
 
 def run_options(f):
     """Where a numeric run happens and where its results go."""
     options = [
-        click.option("--sigma-f", type=float, default=1.0, show_default=True, callback=_non_negative, help="σ_F."),
-        click.option("--sigma-c", type=float, default=1.0, show_default=True, callback=_non_negative, help="σ_C."),
-        click.option("--sigma-d", type=float, default=1.0, show_default=True, callback=_non_negative, help="σ_D."),
+        *[click.option(f"--sigma-{b.lower()}", type=float, default=DEFAULT_SIGMAS[b], show_default=True,
+                       callback=_non_negative, help=f"σ_{b}.") for b in ("F", "C", "D")],
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="auto = CUDA when present; cuda without a GPU is an error."),
         click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
@@ -257,6 +262,51 @@ class _Progress:
         self.bar.update(args[0] if len(args) == 1 and isinstance(args[0], int) else 1)
 
 
+def _jobs(ctx, param, value):
+    if value is not None and value < 1:
+        raise click.BadParameter(f"must be at least 1, got {value}")
+    return value
+
+
+def sweep_options(f):
+    """Where cached cells run: the directory that holds them, the device, and the workers."""
+    options = [
+        click.option("--out", type=click.Path(path_type=Path), required=True,
+                     help="Result directory; its cells/ are reused, so rerunning resumes."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                     help="auto = CUDA when present; cuda without a GPU is an error."),
+        click.option("--jobs", type=int, default=None, callback=_jobs,
+                     help="Worker processes on an embedded Dask LocalCluster (default: one per CPU core; 1 on "
+                          "CUDA). 1 runs in this process, without Dask."),
+        click.option("--scheduler", envvar="RNNMEMORY_SCHEDULER", default=None, metavar="tcp://HOST:PORT",
+                     help="Send the cells to this Dask scheduler instead (also RNNMEMORY_SCHEDULER)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _sweep_setup(device, jobs, scheduler):
+    """The device and the local workers. With a scheduler the workers resolve the device: a login
+    node without a GPU can send cells to GPU workers."""
+    from numerics.device import resolve_device
+
+    if scheduler:
+        return device, 1
+    device = resolve_device(device).type
+    return device, jobs or (1 if device == "cuda" else max(1, os.cpu_count() or 1))
+
+
+@contextlib.contextmanager
+def _resumable(out):
+    """On Ctrl-C, say that the finished cells are kept before the usual one-line exit."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo(f"\nrnnmemory: finished cells are kept in {out}/cells; rerun the same command to resume", err=True)
+        raise click.Abort() from None
+
+
 @main.group()
 def check():
     """Check the derived theory against finite-width linear RNNs.
@@ -271,31 +321,42 @@ def check():
 @click.option("--sigma-w", "sigma_ws", callback=_parse_list(float, "numbers"), default="0.5,0.8,0.95", show_default=True)
 @click.option("--lags", type=int, default=16, show_default=True, callback=_positive)
 @click.option("--seeds", type=int, default=4, show_default=True, callback=_positive)
+@click.option("--jobs", type=int, default=1, show_default=True, callback=_jobs,
+              help="Worker processes on an embedded Dask LocalCluster; 1 runs in this process.")
+@click.option("--scheduler", envvar="RNNMEMORY_SCHEDULER", default=None, metavar="tcp://HOST:PORT",
+              help="Send the networks to this Dask scheduler instead (also RNNMEMORY_SCHEDULER).")
 @run_options
-def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, widths, sigma_ws, lags, seeds,
-              sigma_f, sigma_c, sigma_d, device, dtype, seed, out, force, fmt):
+def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, widths, sigma_ws, lags, seeds, jobs,
+              scheduler, sigma_f, sigma_c, sigma_d, device, dtype, seed, out, force, fmt):
     """Empirical NTK lag weights at initialization against the derived α_j.
+
+    Each random network is a cell cached in OUT/cells (the cells of figures F1 and F2), so a rerun
+    with more widths or seeds computes only the new ones.
 
     Example: rnnmemory check ntk --width 256,1024,4096 --sigma-w 0.8 --lags 16 --seeds 8 --out results/ntk
     """
-    from numerics import checks, reporting
+    from numerics import checks, io
+    from numerics.models.linear import check_width
 
     spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates)
     if symbolic_rates:
         raise InputError("checks need numeric rates; drop --symbolic-rates")
     if min(widths) < 1:
         raise InputError(f"--width must be positive, got {min(widths)}")
+    for width in widths:
+        check_width(width)
     _non_negative(None, None, sigma_ws)
-    results = reporting.ResultDir(out, force)
+    results = io.ResultDir(out, force)
     inputs = dict(widths=widths, sigma_ws=sigma_ws, lags=lags, seeds=seeds, sigma_f=sigma_f, sigma_c=sigma_c,
                   sigma_d=sigma_d, device=device, dtype=dtype, seed=seed)
-    with _Progress(len(widths) * len(sigma_ws) * seeds, "tangent Grams") as progress:
-        result = checks.check_ntk(spec, widths, sigma_ws, lags, seeds, sigma_f=sigma_f, sigma_c=sigma_c,
-                                  sigma_d=sigma_d, device=device, dtype=dtype, seed=seed, progress=progress)
-    record = reporting.record("check ntk", spec, inputs, device, seed, result)
+    with _resumable(out), _Progress(len(set(widths)) * len(set(sigma_ws)) * seeds, "tangent Grams") as progress:
+        result = checks.check_ntk(spec, widths, sigma_ws, lags, seeds, out, sigmas={"F": sigma_f, "C": sigma_c,
+                                  "D": sigma_d}, device=device, dtype=dtype, seed=seed, jobs=jobs, scheduler=scheduler,
+                                  progress=progress)
+    record = io.record("check ntk", spec, inputs, device, seed, result)
     results.write_result(record)
     results.save_figure(checks.ntk_figure(result), "ntk")
-    click.echo(reporting.to_json(record) if fmt == "json" else reporting.ntk_text(record, results.path))
+    click.echo(io.to_json(record) if fmt == "json" else checks.ntk_text(record, results.path))
 
 
 @check.command("train")
@@ -304,7 +365,7 @@ def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, wi
               help="decay:ρ, delay:k, resonant:r,θ, lti:DIM or file:PATH (.npy/.csv impulse response).")
 @click.option("--width", type=int, default=1024, show_default=True, callback=_positive)
 @click.option("--sigma-w", type=float, default=0.7, show_default=True, callback=_non_negative)
-@click.option("--steps", type=int, default=2000, show_default=True)
+@click.option("--steps", type=int, default=2000, show_default=True, callback=_positive)
 @click.option("--samples", type=int, default=20, show_default=True, callback=_positive)
 @click.option("--length", type=int, default=40, show_default=True, callback=_positive, help="Sequence length T.")
 @click.option("--task", type=click.Choice(["seq2one", "seq2seq"]), default="seq2one", show_default=True)
@@ -323,126 +384,114 @@ def check_train(param, convention, feedthrough, trained, rates, symbolic_rates, 
 
     Example: rnnmemory check train --teacher decay:0.5 --sigma-w 0.5 --width 2048 --center --out results/train
     """
-    from numerics import checks, reporting
+    from numerics import checks, io
+    from numerics.data.problem import WhiteNoise
     from numerics.errors import TrainingDiverged
-    from numerics.training import compare_training
+    from numerics.models.linear import check_width
+    from numerics.train.compare import Comparison, compare_training, meaningful
 
     spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates)
     if symbolic_rates:
         raise InputError("checks need numeric rates; drop --symbolic-rates")
-    if steps < 0:
-        raise InputError(f"--steps must be ≥ 0, got {steps}")
-    if not lazy_scale > 0:
-        raise InputError(f"--lazy-scale must be positive, got {lazy_scale}")
     if lr != "auto":
         try:
             lr = float(lr)
         except ValueError:
             raise InputError(f"--lr must be a number or auto, got {lr!r}") from None
-        if not lr > 0:
-            raise InputError(f"--lr must be positive, got {lr}")
-    results = reporting.ResultDir(out, force)
+    check_width(width)
+    source = WhiteNoise(teacher, samples, length, task)
+    config = Comparison(width, spec, sigma_w, sigma_f, sigma_c, sigma_d, steps=steps, optimizer=optimizer, lr=lr,
+                        center=center, lazy_scale=lazy_scale, kernel=kernel, device=device, dtype=dtype, seed=seed)
+    for warning in meaningful(source, config):
+        click.echo(f"rnnmemory: warning: {warning}", err=True)
+    results = io.ResultDir(out, force)
     inputs = dict(teacher=teacher, width=width, sigma_w=sigma_w, steps=steps, samples=samples, length=length,
                   task=task, optimizer=optimizer, lr=lr, center=center, lazy_scale=lazy_scale, kernel=kernel,
                   sigma_f=sigma_f, sigma_c=sigma_c, sigma_d=sigma_d, device=device, dtype=dtype, seed=seed)
     try:
         with _Progress(2 * (steps + 1), "training") as progress:
-            result = compare_training(teacher, width=width, spec=spec, sigma_w=sigma_w, sigma_f=sigma_f,
-                                      sigma_c=sigma_c, sigma_d=sigma_d, steps=steps, samples=samples, length=length,
-                                      task=task, optimizer=optimizer, lr=lr, center=center, lazy_scale=lazy_scale,
-                                      kernel=kernel, device=device, dtype=dtype, seed=seed, progress=progress)
+            result = compare_training(source, config, progress=progress)
     except TrainingDiverged as error:
         # Keep what was computed before the divergence, then report it as bad input.
-        results.write_result(reporting.record("check train", spec, inputs, device, seed, reporting.partial(error)))
+        results.write_result(io.record("check train", spec, inputs, device, seed, io.partial(error)))
         raise
-    record = reporting.record("check train", spec, inputs, device, seed, result)
+    record = io.record("check train", spec, inputs, device, seed, result)
     results.write_result(record)
     for name, fig in checks.train_figures(result).items():
         results.save_figure(fig, name)
-    click.echo(reporting.to_json(record["final"]) if fmt == "json" else reporting.train_text(record, results.path))
+    click.echo(io.to_json(record["final"]) if fmt == "json" else checks.train_text(record, results.path))
 
 
-def _jobs(ctx, param, value):
-    if value is not None and value < 1:
-        raise click.BadParameter(f"must be at least 1, got {value}")
-    return value
-
-
-def sweep_options(f):
-    """Where a cached sweep runs: its directory, device and local parallelism."""
+def scale_options(default):
+    """--quick, --full or --tiny: the sizes of every experiment (each experiment's config for that scale)."""
     options = [
-        click.option("--out", type=click.Path(path_type=Path), required=True,
-                     help="Result directory; its cells/ are reused, so rerunning resumes."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-                     help="auto = CUDA when present; cuda without a GPU is an error."),
-        click.option("--jobs", type=int, default=None, callback=_jobs,
-                     help="Worker processes for the cells (default: one per CPU core; 1 on CUDA)."),
+        click.option("--quick", "scale", flag_value="quick", help="Minutes on a 2-core CPU, few seeds."
+                     + (" [default]" if default == "quick" else ""), **({"default": True} if default == "quick" else {})),
+        click.option("--full", "scale", flag_value="full", help="Publication scale: a GPU or a Dask cluster."),
+        click.option("--tiny", "scale", flag_value="tiny", help="Seconds: every code path, numbers without meaning."),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
 
-
-@contextlib.contextmanager
-def _resumable(out):
-    """On Ctrl-C, say that the finished cells are kept before the usual one-line exit."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        click.echo(f"\nrnnmemory: finished cells are kept in {out}/cells; rerun the same command to resume", err=True)
-        raise click.Abort() from None
-
-
-def _sweep_setup(device, jobs):
-    from numerics.device import resolve_device
-
-    device = resolve_device(device).type
-    return device, jobs or (1 if device == "cuda" else max(1, os.cpu_count() or 1))
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
 
 
 @main.command()
-@click.option("--quick/--full", default=True, show_default=True,
-              help="quick: minutes on a 2-core CPU; full: publication scale (one GPU).")
+@scale_options("quick")
 @sweep_options
-def reproduce(quick, out, device, jobs):
-    """Rederive, recompute and redraw everything: figures F1–F7, OUT/report.md and OUT/report.html.
+def reproduce(scale, out, device, jobs, scheduler):
+    """Rederive, recompute and redraw everything: every figure, OUT/report.md and OUT/report.html.
 
     Every run is a cell cached under OUT/cells; an interrupted run resumes where it stopped.
+    With --jobs N > 1 the cells run on an embedded Dask LocalCluster; with --scheduler on an
+    existing Dask cluster (see the README for Slurm and GPUs).
 
     Example: rnnmemory reproduce --quick --out results/paper
     """
-    from numerics import paper
+    from numerics.pipeline import reproduce as pipeline
 
-    device, jobs = _sweep_setup(device, jobs)
-    scale = paper.QUICK if quick else paper.FULL
-    command = f"rnnmemory reproduce --{scale.name} --out {out} --device {device} --jobs {jobs}"
-    with _resumable(out), _Progress(paper.count_cells(scale), "cells") as progress:
-        summary = paper.reproduce(out, scale, device=device, jobs=jobs, progress=progress, command=command)
+    device, jobs = _sweep_setup(device, jobs, scheduler)
+    where = f"--scheduler {scheduler}" if scheduler else f"--jobs {jobs}"
+    command = f"rnnmemory reproduce --{scale} --out {out} --device {device} {where}"
+    with _resumable(out), _Progress(pipeline.count_cells(scale), "cells") as progress:
+        summary = pipeline.reproduce(out, scale, device=device, jobs=jobs, scheduler=scheduler, progress=progress,
+                                     command=command)
     cells = summary["cells"]
     click.echo(f"{cells['total']} cells ({cells['computed']} computed, {cells['reused']} reused) in "
-               f"{summary['wall_seconds']:.0f} s on {device} with {jobs} job(s)")
+               f"{summary['wall_seconds']:.0f} s on {device} with " + (scheduler or f"{jobs} job(s)"))
     for path in summary["report"]:
         click.echo(path)
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["F1", "F2", "F3", "F4", "F5", "F6", "F7"]))
-@click.option("--quick/--full", default=None, help="Scale for a new directory (default: the one OUT was made with).")
+@click.argument("name", required=False)
+@click.option("--list", "listing", is_flag=True, help="List the figures the registry knows and exit.")
+@scale_options(None)
 @sweep_options
-def figure(name, quick, out, device, jobs):
-    """Redraw one paper figure, computing only the cells it lacks.
+def figure(name, listing, scale, out, device, jobs, scheduler):
+    """Redraw one figure (F1, F2, …; --list names them all), computing only the cells it lacks.
 
     Example: rnnmemory figure F5 --out results/paper
     """
-    from numerics import paper
+    from numerics.pipeline import reproduce as pipeline
+    from numerics.pipeline.registry import EXPERIMENTS, experiment
 
-    device, jobs = _sweep_setup(device, jobs)
-    recorded = paper.load_scale(out)
-    scale = recorded or (paper.FULL if quick is False else paper.QUICK)
-    if recorded is not None and quick is not None and recorded.name != ("quick" if quick else "full"):
-        raise InputError(f"{out} holds a {recorded.name} run; drop --{'quick' if quick else 'full'} or use another --out")
-    with _resumable(out), _Progress(paper.count_cells(scale, [name]), "cells") as progress:
-        path = paper.make_figure(name, scale, out, device=device, jobs=jobs, progress=progress)
+    if listing:
+        for exp in EXPERIMENTS.values():
+            click.echo(f"{exp.name}  {exp.title}")
+        return
+    if name is None:
+        raise InputError(f"name a figure ({', '.join(EXPERIMENTS)})")
+    experiment(name)
+    device, jobs = _sweep_setup(device, jobs, scheduler)
+    recorded = pipeline.load_scale(out)
+    if recorded is not None and scale is not None and recorded != scale:
+        raise InputError(f"{out} holds a {recorded} run; drop --{scale} or use another --out")
+    scale = recorded or scale or "quick"
+    with _resumable(out), _Progress(pipeline.count_cells(scale, [name]), "cells") as progress:
+        path = pipeline.make_figure(name, scale, out, device=device, jobs=jobs, scheduler=scheduler, progress=progress)
     click.echo(str(path / f"{name}.png"))
 
 
@@ -461,8 +510,7 @@ def bench(out, device, quick, force):
     """
     from numerics import bench as benchmarks
     from numerics.device import resolve_device
-    from numerics.reporting import environment, to_json
-    from derivations.emit import write_atomic
+    from numerics.io import environment, to_json, write_atomic
 
     torch_device = resolve_device(device)
     out = Path(out)

@@ -11,8 +11,6 @@ import dataclasses
 import hashlib
 import importlib
 import json
-import os
-import tempfile
 import types
 from pathlib import Path
 
@@ -174,15 +172,19 @@ def _as_tensors(*values):
 '''
 
 
-def _render_latex(spec: Spec, funcs: list[Function], target: str) -> dict[str, str]:
+def latex_align(funcs: list[Function], comments: bool = False) -> str:
+    """One align environment of the functions' equations: the one LaTeX path (emit and derive)."""
     rows = []
     for f in funcs:
         lhs = {"lag_weights": r"\alpha_j", "initial_impulse_variance": r"n_x \operatorname{Var} L_j(0)",
-               "lag_weight_ratio": r"\alpha_{j+1}/\alpha_j", "total_weight": r"\sum_j \alpha_j",
+               "lag_weight_ratio": r"\frac{\alpha_{j+1}}{\alpha_j}", "total_weight": r"\sum_j \alpha_j",
                "mean_lag": r"\bar{j}"}.get(f.name, r"\alpha_j^{(%s)}" % f.name.rsplit("_", 1)[-1])
-        rows.append(f"% {f.doc}\n{lhs} &= {sp.latex(f.expr)}")
-    text = header(spec, funcs, target, "%") + "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}\n"
-    return {"lag_weights.tex": text}
+        rows.append((f"% {f.doc}\n" if comments else "") + f"{lhs} &= {sp.latex(f.expr)}")
+    return "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}\n"
+
+
+def _render_latex(spec: Spec, funcs: list[Function], target: str) -> dict[str, str]:
+    return {"lag_weights.tex": header(spec, funcs, target, "%") + latex_align(funcs, comments=True)}
 
 
 def _render_c(spec: Spec, funcs: list[Function], target: str) -> dict[str, str]:
@@ -207,35 +209,6 @@ def render(spec: Spec, target: str, derivation: Derivation | None = None) -> dic
         raise ValueError(f"unknown target {target!r} (choose {', '.join(TARGETS)})")
     d = derive(spec) if derivation is None else derivation
     return TARGETS[target](spec, functions(d), target)
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write through a temporary file in the same folder, so no reader sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def emit(spec: Spec, target: str, out: Path) -> list[Path]:
-    """Render a target and write its files into `out` (created if missing)."""
-    files = render(spec, target)  # render everything before touching the disk
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"output path {out} is a file, not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in files.items():
-        write_atomic(out / name, text)
-        paths.append(out / name)
-    return paths
 
 
 _MODULES: dict[tuple[Spec, str], types.ModuleType] = {}

@@ -23,6 +23,9 @@ from fractions import Fraction
 BLOCKS = ("W", "F", "C", "D")
 CONVENTIONS = ("A", "B")
 PARAMETERIZATIONS = ("ntk", "standard")
+# σ_F = σ_C = σ_D = 1 unless a command is told otherwise: the one default initialization scale
+# of the blocks around W, for the derivation's evaluation points and the networks alike.
+DEFAULT_SIGMAS = {"F": 1.0, "C": 1.0, "D": 1.0}
 # Which width sets each block's fan-in: that is what the NTK scaling divides by.
 FAN_IN = {"W": "n", "F": "n_x", "C": "n", "D": "n_x"}
 

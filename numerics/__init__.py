@@ -1,22 +1,30 @@
-"""Torch numerics for rnnmemory: linear RNNs, their tangent kernels, and training beside the kernel limit.
+"""Torch numerics for rnnmemory: linear RNNs, their tangent kernels, training beside the kernel
+limit, and the experiments that turn them into a paper's figures.
 
-Theory predictions come from the generated `derivations.emit` code; nothing here re-derives them.
+Theory predictions come from the generated `derivations` code; nothing here re-derives them.
+Names load on first use, so `import numerics.io` (the file writer `rnnmemory emit` uses) does not
+import torch.
 """
-from .device import resolve_device, resolve_dtype
-from .errors import NumericsError, TrainingDiverged
-from .model import LinearRNN, causal_convolution, lagged_inputs
-from .ntk import (empirical_lag_weights, generic_tangent_gram, gram_diagonal, largest_cross_term,
-                  structured_tangent_gram, theory_initial_variance, theory_lag_weights)
-from .teachers import parse_teacher
-from .training import (Problem, ScaledConvolution, compare_training, design_matrix,
-                       kernel_gradient_descent, make_problem, predict, stable_lr, train, white_noise_data)
+from __future__ import annotations
 
-__all__ = [
-    "NumericsError", "TrainingDiverged", "resolve_device", "resolve_dtype",
-    "LinearRNN", "causal_convolution", "lagged_inputs",
-    "generic_tangent_gram", "structured_tangent_gram", "gram_diagonal", "largest_cross_term",
-    "empirical_lag_weights", "theory_lag_weights", "theory_initial_variance",
-    "parse_teacher",
-    "white_noise_data", "design_matrix", "predict", "Problem", "make_problem", "ScaledConvolution",
-    "kernel_gradient_descent", "stable_lr", "train", "compare_training",
-]
+import importlib
+
+_EXPORTS = {
+    "NumericsError": "errors", "TrainingDiverged": "errors",
+    "LinearRNN": "models.linear", "ScaledConvolution": "models.convolution",
+    "structured_tangent_gram": "kernels.empirical", "generic_tangent_gram": "kernels.empirical",
+    "theory_lag_weights": "kernels.theory", "theory_initial_variance": "kernels.theory",
+    "kernel_gradient_descent": "kernels.theory",
+    "Problem": "data.problem", "WhiteNoise": "data.problem", "parse_teacher": "data.teachers",
+    "Comparison": "train.compare", "compare_training": "train.compare", "compare_training_many": "train.compare",
+    "EXPERIMENTS": "pipeline.registry", "reproduce": "pipeline.reproduce",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'numerics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value

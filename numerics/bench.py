@@ -167,8 +167,8 @@ def bench_ntk(device: torch.device, device_name: str, repeats: int, width: int, 
     structured gradient of `markov_parameters`, which the generic path also uses."""
     from derivations.spec import Spec
 
-    from .model import LinearRNN
-    from .ntk import generic_tangent_gram, structured_tangent_gram
+    from .kernels.empirical import generic_tangent_gram, structured_tangent_gram
+    from .models.linear import LinearRNN
 
     model = LinearRNN(Spec(), width, sigmas={"W": 0.8}, device=device, seed=0)
     size = f"width {width}, {lags} lags"
@@ -190,7 +190,7 @@ def _step_flops(width: int, length: int, batch: int, block: int) -> tuple[float,
     Two Krylov chains (forward vectors, backward left vectors) of `length` products, the squarings
     when blocked, the gradient of W (one n×T by T×n product), the Hankel product and the update.
     """
-    from .model import ladder_size
+    from .models.linear import ladder_size
 
     n, T = width, length
     squarings = max(ladder_size(T, block) - 1, 0)
@@ -207,7 +207,7 @@ def bench_step(device: torch.device, device_name: str, repeats: int, width: int,
     response and the FFT convolution, against the same step through the recurrence."""
     from derivations.spec import Spec
 
-    from .model import LinearRNN, krylov_block
+    from .models.linear import LinearRNN, krylov_block
 
     model = LinearRNN(Spec(), width, sigmas={"W": 0.9}, device=device, seed=0)
     generator = torch.Generator().manual_seed(0)
@@ -244,17 +244,18 @@ def bench_ensemble(device: torch.device, device_name: str, repeats: int, members
                    steps: int, length: int, samples: int) -> list[dict]:
     """`compare_training_many` on `members` configurations of one shape (teachers, σ_W and seeds
     differ) against `compare_training` called for each, at a few widths."""
-    from .training import compare_training, compare_training_many, ensemble_size
+    from .data.problem import WhiteNoise
+    from .train.compare import Comparison, compare_training, compare_training_many, ensemble_size
 
     records = []
     for width in widths:
-        configs = [{"teacher": f"decay:{0.5 + 0.45 * k / members:.3f}", "width": width,
-                    "sigma_w": 0.3 + 0.2 * (k % 4), "seed": k, "steps": steps, "length": length,
-                    "samples": samples, "center": True, "device": device.type} for k in range(members)]
+        configs = [(WhiteNoise(f"decay:{0.5 + 0.45 * k / members:.3f}", samples=samples, length=length),
+                    Comparison(width, sigma_w=0.3 + 0.2 * (k % 4), seed=k, steps=steps, center=True,
+                               device=device.type)) for k in range(members)]
         records.append(_record(
             f"ensemble of {members} (width {width}, length {length}, {steps} steps) vs {members} separate runs",
             "ensemble", device, device_name, max(1, repeats // 3),
-            (f"compare_training × {members}", lambda: [compare_training(**c) for c in configs]),
+            (f"compare_training × {members}", lambda: [compare_training(*c) for c in configs]),
             ("compare_training_many", lambda: compare_training_many(configs)),
             stack=ensemble_size(width, torch.float64, device)))
     return records
@@ -291,7 +292,7 @@ def run_benchmarks(device: str = "auto", quick: bool = False, *, cli: bool = Tru
 
 
 def _run(torch_device: torch.device, quick: bool, cli: bool) -> list[dict]:
-    from .reporting import device_name as describe
+    from .io import device_name as describe
 
     name = describe(torch_device)
     repeats = 1 if quick else 5
@@ -353,7 +354,7 @@ def bench_table(records: list[dict], command: str = "rnnmemory bench --out DIR -
 
 def write_bench(records: list[dict], out_dir: str | Path) -> str:
     """Write `out_dir/bench.json` (the list of records) atomically; return the markdown table."""
-    from derivations.emit import write_atomic
+    from .io import write_atomic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,24 +18,24 @@ def run(*args):
     return CliRunner().invoke(cli.main, list(args))
 
 
-def test_empirical_lag_weights_match_theory_within_fluctuations():
+def test_empirical_lag_weights_match_theory_within_fluctuations(tmp_path):
     """At width n the relative spread of α̂_j is about K√(j+1)/√n (K ≈ 1.6, measured in
     tests/test_monte_carlo.py); the seed mean must lie within 4 standard errors of theory."""
     width, seeds, lags = 1024, 6, 6
-    result = checks.check_ntk(Spec(), [width], [0.8], lags, seeds, device="cpu")
+    result = checks.check_ntk(Spec(), [width], [0.8], lags, seeds, tmp_path, device="cpu")
     for row in result["rows"]:
         band = 4 * 1.6 * np.sqrt(row["lag"] + 1) / np.sqrt(width * seeds)
         assert abs(row["ratio_mean"] - 1) < band, row
 
 
-def test_check_ntk_detects_a_wrong_theory(monkeypatch):
+def test_check_ntk_detects_a_wrong_theory(monkeypatch, tmp_path):
     """Negative control: the same statistic rejects α_j scaled by (j+1)/(j+2)."""
-    import numerics.checks as C
+    import numerics.kernels.ntk_check as C
 
     real = C.theory_lag_weights
     monkeypatch.setattr(C, "theory_lag_weights",
                         lambda spec, lags, sigmas: real(spec, lags, sigmas) * (np.arange(lags) + 1) / (np.arange(lags) + 2))
-    result = C.check_ntk(Spec(feedthrough=False), [1024], [0.8], 6, 6, device="cpu")
+    result = checks.check_ntk(Spec(feedthrough=False), [1024], [0.8], 6, 6, tmp_path, device="cpu")
     worst = max(abs(r["ratio_mean"] - 1) - 4 * 1.6 * np.sqrt(r["lag"] + 1) / np.sqrt(1024 * 6) for r in result["rows"])
     assert worst > 0
 
@@ -116,3 +116,22 @@ def test_cuda_without_a_gpu_is_an_error(tmp_path):
     result = run(*SMALL_NTK[:-2], "--device", "cuda", "--out", str(tmp_path))
     assert result.exit_code == 2 and "cuda" in result.stderr.lower()
     assert not (tmp_path / "result.json").exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--steps", "0"], "--steps"),  # no training step: the deviation would be 0/0
+    (["--sigma-w", "5", "--length", "40"], "grow"),  # lag weights 1e55-fold apart: a step of 5e-57, errors of 1e51
+    (["--teacher", "resonant:1e300,1"], "overflows"),
+])
+def test_meaningless_runs_are_refused(tmp_path, args, needle):
+    result = run("check", "train", "--width", "8", "--samples", "4", *args, "--device", "cpu", "--out", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and needle in result.stderr
+    assert not (tmp_path / "result.json").exists()  # refused before any work
+
+
+def test_doubtful_runs_warn(tmp_path):
+    result = run("check", "train", "--width", "8", "--samples", "4", "--length", "8", "--sigma-w", "5", "--steps", "2",
+                 "--device", "cpu", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "rnnmemory: warning: σ_W = 5 makes the lag weights grow" in result.stderr

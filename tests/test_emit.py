@@ -9,6 +9,8 @@ import pytest
 
 from derivations import DEFAULT, Spec
 from derivations import emit as E
+from numerics import io
+from numerics.errors import NumericsError
 
 SPECS = [DEFAULT, Spec(convention="B"), Spec(param="standard", trained=("W", "C")), Spec(symbolic_rates=True)]
 ARGS = dict(sigma_W=0.85, sigma_F=1.2, sigma_C=0.7, sigma_D=0.4)
@@ -69,7 +71,7 @@ def test_torch_accepts_floats_and_float32_tensors():
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler")
 @pytest.mark.parametrize("spec", SPECS[:3], ids=lambda s: s.digest())
 def test_c_matches_numpy(tmp_path, spec):
-    E.emit(spec, "c", tmp_path)
+    io.write_files(tmp_path, E.render(spec, "c"))
     lib = tmp_path / "liblag.so"
     subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-shared", "-fPIC", "-o", lib, tmp_path / "lag_weights.c", "-lm"], check=True)
     c = ctypes.CDLL(str(lib))
@@ -90,8 +92,8 @@ def test_latex_target():
 def test_emit_refuses_a_file_as_output(tmp_path):
     target = tmp_path / "file"
     target.write_text("keep")
-    with pytest.raises(NotADirectoryError):
-        E.emit(DEFAULT, "numpy", target)
+    with pytest.raises(NumericsError, match="not a directory"):
+        io.write_files(target, E.render(DEFAULT, "numpy"))
     assert target.read_text() == "keep"
 
 
@@ -104,16 +106,16 @@ def test_emit_never_leaves_half_a_file(tmp_path, monkeypatch):
     def fail_midway(self, *args, **kwargs):
         raise OSError("disk full")
 
-    real_open = E.os.fdopen
+    real_open = io.os.fdopen
 
     def broken_fdopen(fd, mode):
         fh = real_open(fd, mode)
         fh.write = fail_midway.__get__(fh)
         return fh
 
-    monkeypatch.setattr(E.os, "fdopen", broken_fdopen)
+    monkeypatch.setattr(io.os, "fdopen", broken_fdopen)
     with pytest.raises(OSError):
-        E.emit(DEFAULT, "numpy", tmp_path)
+        io.write_files(tmp_path, E.render(DEFAULT, "numpy"))
     assert (tmp_path / "lag_weights_numpy.py").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["lag_weights_numpy.py"]
 

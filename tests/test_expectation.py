@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from derivations.spec import DEFAULT
-from numerics.expectation import expected_curves, propagator, theory_step
-from numerics.ntk import theory_initial_variance, theory_lag_weights
-from numerics.teachers import parse_teacher
-from numerics.training import _curves, kernel_gradient_descent, make_problem
+from numerics.data.problem import make_problem
+from numerics.data.teachers import parse_teacher
+from numerics.kernels.theory import (expected_curves, kernel_gradient_descent, propagator, theory_initial_variance,
+                                     theory_lag_weights, theory_step)
+from numerics.train.loop import curves
 
 LAGS, STEPS = 10, 30
 SIGMAS = {"W": 0.9, "F": 1.0, "C": 1.0, "D": 1.0}
@@ -34,7 +35,7 @@ def test_propagator_columns_are_runs_from_unit_starts(setting):
 def test_centered_curves_are_the_run_from_zero(setting):
     problem, alpha, variance, lr = setting
     expected = expected_curves(problem, alpha, variance, lr, STEPS, centered=True)
-    run = _curves(problem, kernel_gradient_descent(problem.X, problem.y, alpha,
+    run = curves(problem, kernel_gradient_descent(problem.X, problem.y, alpha,
                                                    torch.zeros(LAGS, 1, 1, dtype=torch.float64), lr, STEPS))
     for key in ("train_loss", "test_loss", "test_error"):
         np.testing.assert_allclose(expected[key], run[key], rtol=1e-10)

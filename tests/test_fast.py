@@ -9,15 +9,17 @@ import math
 import pytest
 import torch
 
-import numerics.model as model_module
-import numerics.ntk as ntk_module
-import numerics.training as training_module
+import numerics.kernels.empirical as ntk_module
+import numerics.models.linear as model_module
+import numerics.train.compare as compare_module
+from conftest import white_noise_run
 from derivations.spec import Spec
-from numerics import (LinearRNN, TrainingDiverged, causal_convolution, compare_training, generic_tangent_gram,
-                      structured_tangent_gram)
-from numerics.model import _ImpulseResponse, krylov, krylov_block, ladder_size, power_ladder
-from numerics.training import (ScaledConvolution, _adam_step, compare_training_many, design_matrix, ensemble_size,
-                               half_mse, predict, white_noise_data)
+from numerics import (LinearRNN, ScaledConvolution, TrainingDiverged, compare_training, compare_training_many,
+                      generic_tangent_gram, structured_tangent_gram)
+from numerics.data.problem import design_matrix, half_mse, predict, white_noise_data
+from numerics.models.linear import _ImpulseResponse, causal_convolution, krylov, krylov_block, ladder_size, power_ladder
+from numerics.train.compare import ensemble_size
+from numerics.train.loop import adam_step
 
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
 SPECS = [Spec(), Spec(convention="B"), Spec(param="standard", feedthrough=False),
@@ -202,7 +204,7 @@ def test_adam_step_is_torch_adam():
     lrs = [0.1, 0.03]
     mine, state = start.clone(), {}
     for grad in grads:
-        mine -= _adam_step(mine, grad, state, torch.tensor(lrs, dtype=torch.float64)[:, None])
+        mine -= adam_step(mine, grad, state, torch.tensor(lrs, dtype=torch.float64)[:, None])
     for k, lr in enumerate(lrs):
         param = torch.nn.Parameter(start[k].clone())
         optimizer = torch.optim.Adam([param], lr=lr)
@@ -254,11 +256,11 @@ def test_ensemble_equals_separate_runs(monkeypatch):
         dict(teacher="decay:0.6", width=1, steps=5, samples=3, length=1, test_samples=5, seed=8, sigma_w=1.5),
     ]
     calls = []
-    monkeypatch.setattr(training_module, "ENSEMBLE_CPU_BYTES", 2 * 12 * 12 * 8)  # at most two per stack
-    many = compare_training_many(configs, progress=lambda *args: calls.append(args))
+    monkeypatch.setattr(compare_module, "ENSEMBLE_CPU_BYTES", 2 * 12 * 12 * 8)  # at most two per stack
+    many = compare_training_many([white_noise_run(**c) for c in configs], progress=lambda *args: calls.append(args))
     assert len(calls) == sum(2 * (c["steps"] + 1) for c in configs)  # one call per trainer, step and run
     for config, result in zip(configs, many):
-        _assert_same_result(compare_training(**config), result)
+        _assert_same_result(compare_training(*white_noise_run(**config)), result)
     assert ensemble_size(12, torch.float64, torch.device("cpu")) == 2
 
 
@@ -266,15 +268,14 @@ def test_a_diverging_member_is_reported_and_the_others_finish():
     base = dict(width=16, steps=30, samples=8, length=10, test_samples=10, kernel="empirical")
     configs = [dict(base, teacher="decay:0.5", seed=0), dict(base, teacher="decay:0.5", sigma_w=1.5, lr=50.0, seed=0),
                dict(base, teacher="decay:0.8", seed=1)]
-    with pytest.raises(TrainingDiverged, match=r"config 1 \(.*sigma_w=1.5.*\): convolution training diverged") as caught:
-        compare_training_many(configs)
-    error = caught.value
-    assert error.index == 1 and error.results[1] is error
+    outcomes = compare_training_many([white_noise_run(**c) for c in configs])
+    error = outcomes[1]
+    assert isinstance(error, TrainingDiverged) and "convolution training diverged" in str(error)
     with pytest.raises(TrainingDiverged) as single:
-        compare_training(**configs[1])
+        compare_training(*white_noise_run(**configs[1]))
     _assert_same_failure(error, single.value)
     for k in (0, 2):
-        _assert_same_result(compare_training(**configs[k]), error.results[k])
+        _assert_same_result(compare_training(*white_noise_run(**configs[k])), outcomes[k])
 
 
 def test_training_losses_per_member():
@@ -297,6 +298,7 @@ def test_fast_paths_on_gpu():
     x = torch.randn(3, 100, 1, dtype=torch.float64)
     assert relative(gpu.forward_convolution(x.cuda()).cpu(), net(x)) < 1e-10
     for config in ({"teacher": "decay:0.8", "width": 32, "steps": 5, "seed": s} for s in range(2)):
-        cpu_run, gpu_run = compare_training(**config), compare_training(**config, device="cuda")
+        cpu_run = compare_training(*white_noise_run(**config))
+        gpu_run = compare_training(*white_noise_run(**config, device="cuda"))
         assert gpu_run["final"]["test_error_rnn"] == pytest.approx(cpu_run["final"]["test_error_rnn"], rel=1e-8)
     assert _ImpulseResponse is not None

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from derivations.spec import Spec
-from numerics import LinearRNN, NumericsError, resolve_device, resolve_dtype
-from numerics.model import _ImpulseResponse
+from numerics import LinearRNN, NumericsError
+from numerics.device import resolve_device, resolve_dtype
+from numerics.models.linear import _ImpulseResponse
 
 SPECS = [
     Spec(),

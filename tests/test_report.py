@@ -7,15 +7,13 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from numerics import paper
+from numerics import EXPERIMENTS
+from numerics.pipeline import reproduce as pipeline
 
 
 def reproduce(out):
-    """The real command, with the quick scale swapped for the tiny one (seconds, not minutes)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(paper, "QUICK", paper.TINY)
-        return CliRunner().invoke(cli.main, ["reproduce", "--quick", "--out", str(out), "--device", "cpu",
-                                             "--jobs", "1"])
+    """The real command at the tiny scale (seconds, not minutes)."""
+    return CliRunner().invoke(cli.main, ["reproduce", "--tiny", "--out", str(out), "--device", "cpu", "--jobs", "1"])
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +36,12 @@ class Resources(HTMLParser):
 
 def test_reproduce_writes_everything(done):
     out, result = done
-    for name in paper.FIGURES:
+    for name in EXPERIMENTS:
         assert (out / name / f"{name}.png").exists() and (out / name / f"{name}.pdf").exists()
         assert (out / name / "result.json").exists()
     assert (out / "derivation" / "generated" / "lag_weights_numpy.py").exists()
     summary = json.loads((out / "result.json").read_text())
-    assert summary["cells"]["total"] == paper.count_cells(paper.TINY) == summary["cells"]["computed"]
+    assert summary["cells"]["total"] == pipeline.count_cells("tiny") == summary["cells"]["computed"]
     assert result.stdout.strip().splitlines()[-1].endswith("report.html")
     assert "cells" in result.stderr  # the progress bar is on stderr, stdout only names the files
 
@@ -55,14 +53,14 @@ def test_html_is_self_contained(done):
     parser.feed(page)
     assert "script" not in parser.tags and "link" not in parser.tags and "iframe" not in parser.tags
     assert parser.links and all(link.startswith("data:image/png;base64,") for link in parser.links)
-    assert len(parser.links) == len(paper.FIGURES)
+    assert len(parser.links) == len(EXPERIMENTS)
     assert "url(" not in page and "@import" not in page
 
 
 def test_every_claim_has_a_verdict_a_tolerance_and_a_source(done):
     out, _ = done
     md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
-    records = [json.loads((out / name / "result.json").read_text()) for name in paper.FIGURES]
+    records = [json.loads((out / name / "result.json").read_text()) for name in EXPERIMENTS]
     derivation = json.loads((out / "derivation" / "result.json").read_text())
     claims = [c for r in records for c in r["claims"]] + derivation["claims"]
     assert len(claims) >= 12
@@ -80,7 +78,7 @@ def test_markdown_links_its_figures_and_escapes_markup(done):
     out, _ = done
     md = (out / "report.md").read_text()
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert sorted(links) == sorted(f"{name}/{name}.png" for name in paper.FIGURES)
+    assert sorted(links) == sorted(f"{name}/{name}.png" for name in EXPERIMENTS)
     assert all((out / link).exists() for link in links)
     assert "L\\*" in md and "SILSO" in md and "Royal Observatory of Belgium" in md
 

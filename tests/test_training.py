@@ -6,10 +6,12 @@ import pytest
 import torch
 
 from derivations.spec import Spec
-from numerics import (LinearRNN, NumericsError, ScaledConvolution, TrainingDiverged, compare_training, design_matrix,
-                      kernel_gradient_descent, make_problem, parse_teacher, predict, stable_lr, structured_tangent_gram,
-                      train, white_noise_data)
-from numerics.training import _geometric_sum, half_mse
+from conftest import white_noise_run
+from numerics import (LinearRNN, NumericsError, ScaledConvolution, TrainingDiverged, compare_training,
+                      kernel_gradient_descent, parse_teacher, structured_tangent_gram)
+from numerics.data.problem import design_matrix, half_mse, make_problem, predict, white_noise_data
+from numerics.kernels.theory import _geometric_sum
+from numerics.train.loop import stable_lr, train
 
 
 def _theory_available():
@@ -97,8 +99,8 @@ def test_automatic_step_from_the_kernel_spectrum():
 @pytest.mark.skipif(not _theory_available(), reason="derivations.emit not yet available")
 def test_wide_rnn_trains_like_the_scaled_convolution():
     n = 2048
-    result = compare_training("decay:0.5", width=n, sigma_w=0.5, steps=20, samples=20, length=40, task="seq2one",
-                              center=True, kernel="theory", seed=0)
+    result = compare_training(*white_noise_run("decay:0.5", width=n, sigma_w=0.5, steps=20, samples=20, length=40, task="seq2one",
+                              center=True, kernel="theory", seed=0))
     final = result["final"]
     print("deviation at n = 2048:", final["deviation"])  # 0.006 seen
     assert final["deviation"] <= 1 / np.sqrt(n)
@@ -107,20 +109,20 @@ def test_wide_rnn_trains_like_the_scaled_convolution():
 
 
 def test_compare_training_with_empirical_kernel_and_sgd():
-    result = compare_training("resonant:0.8,0.6", width=64, steps=5, samples=8, length=10, task="seq2seq",
-                              optimizer="sgd", kernel="empirical", seed=1)
+    result = compare_training(*white_noise_run("resonant:0.8,0.6", width=64, steps=5, samples=8, length=10, task="seq2seq",
+                              optimizer="sgd", kernel="empirical", seed=1))
     assert len(result["step"]) == len(result["rnn"]["train_loss"]) == len(result["deviation"]) == 6
     assert np.isnan(result["deviation"][0])
     assert result["lag_weights"] == result["empirical_lag_weights"]
     assert result["rnn"]["train_loss"][-1] < result["rnn"]["train_loss"][0]
     with pytest.raises(NumericsError, match="lr='auto'"):
-        compare_training("decay:0.5", width=16, steps=1, length=5, optimizer="adam", kernel="empirical")
+        compare_training(*white_noise_run("decay:0.5", width=16, steps=1, length=5, optimizer="adam", kernel="empirical"))
 
 
 def test_divergence_is_reported():
     with pytest.raises(TrainingDiverged) as caught:
-        compare_training("decay:0.5", width=64, sigma_w=1.5, steps=50, samples=10, length=20, lr=50.0,
-                         kernel="empirical", seed=0)
+        compare_training(*white_noise_run("decay:0.5", width=64, sigma_w=1.5, steps=50, samples=10, length=20, lr=50.0,
+                         kernel="empirical", seed=0))
     error = caught.value
     assert error.trainer == "convolution" and error.step > 0 and error.loss > 1e6 * error.curves[error.trainer]["train_loss"][0]
     assert len(error.curves[error.trainer]["train_loss"]) == error.step + 1
@@ -147,7 +149,9 @@ def test_teachers(tmp_path):
     ("delay:9", "between 0 and 5"),
     ("delay:1.5", "integers"),
     ("resonant:0.9", "takes 2"),
-    ("lti:0", "positive integer"),
+    ("lti:0", "integer from 1 to 1000"),
+    ("lti:1e9", "integer from 1 to 1000"),
+    ("lti:3,1e300", "overflows"),
     ("decay:nan", "finite"),
     ("file:", "give a path"),
     ("file:missing.npy", "cannot read"),

@@ -8,7 +8,7 @@ import numpy as np
 import sympy as sp
 
 from . import symbols as S
-from .emit import numpy_module
+from .emit import functions, latex_align, numpy_module
 from .kernel import Derivation
 from .properties import properties
 
@@ -92,11 +92,5 @@ def text(d: Derivation, data: dict, rows: list[dict] | None, numbers: dict | Non
 
 
 def latex(d: Derivation, data: dict) -> str:
-    props = data["_props"]
-    rows = [r"\alpha_j &= " + sp.latex(d.alpha.expr())]
-    rows += [r"\alpha^{(%s)}_j &= %s" % (b, sp.latex(f.expr())) for b, f in d.blocks.items()]
-    rows += [r"n_x \operatorname{Var} L_j(0) &= " + sp.latex(d.nngp.expr()),
-             r"\frac{\alpha_{j+1}}{\alpha_j} &= " + sp.latex(props["ratio"]),
-             r"\sum_j \alpha_j &= " + sp.latex(props["total_weight"]),
-             r"\bar{j} &= " + sp.latex(props["mean_lag"])]
-    return "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}"
+    """The derived functions as one align environment, printed as `emit --target latex` prints them."""
+    return latex_align(functions(d, data["_props"])).rstrip("\n")

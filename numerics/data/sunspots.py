@@ -11,23 +11,16 @@ There is no teacher here. `Problem.teacher` holds a reference instead: the least
 the training windows, the point plain gradient descent converges to when the fit is
 overdetermined. Its "test error" ‖L − L_ls‖² is only a distance; the score is the test loss.
 
-Training reuses `numerics.training` (`LinearRNN`, `ScaledConvolution`, `train`,
-`kernel_gradient_descent`) on this `Problem`: `compare_training` only builds white-noise problems
-from a teacher string, so `train_on_problem` below is its three-trainer core for a given problem.
+Training is `numerics.train.compare_training` on this `Problem`, as for any other.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from derivations.spec import DEFAULT, Spec
-
-from .device import resolve_device, resolve_dtype
-from .errors import NumericsError
-from .expectation import theory_step
-from .model import LinearRNN
-from .ntk import theory_lag_weights
-from .training import Problem, ScaledConvolution, _curves, design_matrix, kernel_gradient_descent, train
+from ..device import resolve_device, resolve_dtype
+from ..errors import NumericsError
+from .problem import Problem, design_matrix
 
 SUNSPOTS = {
     "name": "Yearly sunspot numbers 1700–2008",
@@ -91,37 +84,3 @@ def window_problem(lags: int, split_year: int, dtype: str = "float64", device: s
                      "test_years": [int(split_year), int(years[-1])], "mean": float(mean), "sd": float(sd),
                      "train_windows": int(is_train.sum()), "test_windows": int((~is_train).sum()),
                      "years": years.tolist(), "values": values.tolist()}
-
-
-def train_on_problem(problem: Problem, *, width: int, spec: Spec = DEFAULT, sigma_w: float = 0.5,
-                     sigma_f: float = 1.0, sigma_c: float = 1.0, sigma_d: float = 1.0, steps: int = 200,
-                     lr: float | str = "theory", center: bool = False, seed: int = 0) -> dict:
-    """Train an RNN, its scaled convolution and the closed form on `problem` from one initial function.
-
-    The same three trainers as `compare_training` (theory lag weights, full-batch gd). lr 'theory'
-    is the automatic step of the infinite-width kernel, so runs at every width use the same step.
-    Returns the per-trainer curves and final impulse responses (JSON-ready) and 'final' numbers.
-    """
-    lags = problem.X.shape[2]
-    model_seed, batch_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
-    sigmas = {"W": sigma_w, "F": sigma_f, "C": sigma_c, "D": sigma_d}
-    rnn = LinearRNN(spec, width, sigmas=sigmas, dtype=problem.X.dtype, device=problem.X.device, seed=model_seed)
-    alpha = torch.as_tensor(theory_lag_weights(spec, lags, sigmas)).to(problem.X)
-    initial = rnn.markov_parameters(lags).detach()
-    lr = theory_step(problem.X, alpha) if lr == "theory" else float(lr)
-    start = torch.zeros_like(initial) if center else initial
-    closed = kernel_gradient_descent(problem.X, problem.y, alpha, start, lr, steps)
-    runs = {"closed_form": {"responses": closed, **_curves(problem, closed)}}
-    for name, model in (("convolution", ScaledConvolution(alpha, initial)), ("rnn", rnn)):
-        runs[name] = train(model, problem, lr=lr, steps=steps, center=center, seed=batch_seed, name=name)
-    responses = {name: run.pop("responses") for name, run in runs.items()}
-    gap = (responses["rnn"][-1] - responses["convolution"][-1]).norm()
-    moved = (responses["convolution"][-1] - responses["convolution"][0]).norm()
-    return {
-        "lr": float(lr),
-        **runs,
-        "response": {"reference": problem.teacher.flatten().tolist(), "initial": start.flatten().tolist(),
-                     **{name: L[-1].flatten().tolist() for name, L in responses.items()}},
-        "final": {"deviation": float(gap / moved), **{f"test_loss_{name}": runs[name]["test_loss"][-1] for name in runs},
-                  **{f"train_loss_{name}": runs[name]["train_loss"][-1] for name in runs}},
-    }

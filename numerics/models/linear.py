@@ -11,13 +11,14 @@ Krylov vectors in blocks, with its exact structured gradient) applied as a causa
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import nn
 
-from derivations.spec import BLOCKS, FAN_IN, Spec
+from derivations.spec import BLOCKS, DEFAULT_SIGMAS, FAN_IN, Spec
 
-from .errors import NumericsError
+from ..errors import NumericsError
 
 # Rough machine constants for the cost model that picks the Krylov block size: seconds per
 # operation launched from Python, memory bandwidth in bytes/s, and the float64 flop/s that thin
@@ -207,6 +208,25 @@ def causal_convolution(L: torch.Tensor, x: torch.Tensor, method: str = "auto") -
     return torch.fft.irfft(spectrum, size, dim=-2)[..., :T, :]
 
 
+# A network needs W, its gradient and a few Krylov buffers: about this many n×n float64 matrices.
+MATRICES_PER_NETWORK = 4
+
+
+def check_width(width: int) -> None:
+    """Refuse a width that is not a positive integer, or whose network cannot fit in this machine's
+    memory (before anything is allocated, so the error is one line, not an allocator's crash)."""
+    if not isinstance(width, int) or width < 1:
+        raise NumericsError(f"the width must be a positive integer, got {width!r}")
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: let the allocator decide
+        return
+    need = MATRICES_PER_NETWORK * 8 * width * width
+    if need > memory:
+        raise NumericsError(f"width {width} needs about {need / 2 ** 30:.3g} GiB for its recurrent matrix and "
+                            f"gradients; this machine has {memory / 2 ** 30:.3g} GiB")
+
+
 class LinearRNN(nn.Module):
     """h_k = W h_{k-1} + F x_{k - input_lag}, ŷ_k = C h_k (+ D x_k), h_{-1} = 0.
 
@@ -229,7 +249,8 @@ class LinearRNN(nn.Module):
     def __init__(self, spec: Spec, width: int, n_x: int = 1, n_y: int = 1, sigmas: dict | None = None,
                  dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu", seed: int = 0):
         super().__init__()
-        sigmas = {**{b: 1.0 for b in BLOCKS}, **(sigmas or {})}
+        check_width(width)
+        sigmas = {"W": 1.0, **DEFAULT_SIGMAS, **(sigmas or {})}
         if set(sigmas) - set(BLOCKS):
             raise NumericsError(f"unknown blocks in sigmas: {sorted(set(sigmas) - set(BLOCKS))} (blocks are W, F, C, D)")
         self.spec, self.width, self.n_x, self.n_y = spec, width, n_x, n_y

@@ -1,11 +1,12 @@
-"""The real-data experiment: yearly sunspot numbers from statsmodels, as one-step-ahead prediction."""
+"""The real-data problem: yearly sunspot numbers from statsmodels, as one-step-ahead prediction."""
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from numerics import realdata
+from numerics import Comparison, compare_training
+from numerics.data import sunspots as realdata
 
 
 def test_sunspots_load_completely():
@@ -40,12 +41,13 @@ def test_window_problem_splits_in_time_and_standardizes_on_training_years():
 
 def test_training_on_sunspots_keeps_the_three_trainers_together():
     problem, _ = realdata.window_problem(6, 1900)
-    result = realdata.train_on_problem(problem, width=32, sigma_w=0.7, steps=8, center=True, seed=1)
+    config = Comparison(32, sigma_w=0.7, steps=8, lr="theory", center=True, seed=1)
+    result = compare_training(problem, config)
     final = result["final"]
     assert final["test_loss_convolution"] == pytest.approx(final["test_loss_closed_form"], rel=1e-9)
     assert final["test_loss_rnn"] < result["rnn"]["test_loss"][0]  # it learned something
     json.dumps(result)
-    again = realdata.train_on_problem(problem, width=32, sigma_w=0.7, steps=8, center=True, seed=1)
+    again = compare_training(problem, config)
     assert again["final"] == final
 
 

@@ -9,15 +9,11 @@ diagonal estimates the lag weights α_j. Shape (J, n_y, n_x, J, n_y, n_x).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, jacrev
 
-from derivations.spec import BLOCKS, Spec
-
-from .errors import NumericsError
-from .model import LinearRNN, krylov, krylov_block, ladder_size, power_ladder
+from ..models.linear import LinearRNN, krylov, krylov_block, ladder_size, power_ladder
 
 # The W block of the structured Gram is built in slices of about this many products (bounds its memory).
 SLICE_ENTRIES = 2 ** 22
@@ -131,23 +127,3 @@ def largest_cross_term(gram: torch.Tensor) -> float:
 def empirical_lag_weights(model: LinearRNN, lags: int) -> torch.Tensor:
     """The diagonal of the structured tangent Gram: the finite-width estimate of α_j, shape (lags,)."""
     return gram_diagonal(structured_tangent_gram(model, lags))
-
-
-def _theory(function: str, spec: Spec, lags: int, sigmas: dict | None) -> np.ndarray:
-    try:
-        from derivations import emit
-    except ImportError as error:
-        raise NumericsError(f"theory predictions need derivations.emit, which is not available ({error})") from None
-    sigmas = {**{b: 1.0 for b in BLOCKS}, **(sigmas or {})}
-    values = getattr(emit.numpy_module(spec), function)(np.arange(lags), *(float(sigmas[b]) for b in BLOCKS))
-    return np.broadcast_to(np.asarray(values, dtype=float), (lags,)).copy()
-
-
-def theory_lag_weights(spec: Spec, lags: int, sigmas: dict | None = None) -> np.ndarray:
-    """α_j for j < lags at infinite width (n_x = n_y = 1), from the generated `derivations.emit` code."""
-    return _theory("lag_weights", spec, lags, sigmas)
-
-
-def theory_initial_variance(spec: Spec, lags: int, sigmas: dict | None = None) -> np.ndarray:
-    """Variance of the entries of L_j(0) at infinite width (n_x = n_y = 1), from `derivations.emit`."""
-    return _theory("initial_impulse_variance", spec, lags, sigmas)

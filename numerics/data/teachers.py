@@ -3,7 +3,7 @@
   decay:ρ          ρ^j
   delay:k          1 at lag k, 0 elsewhere
   resonant:r,θ     r^j cos(θ j)
-  lti:DIM[,ρ]      c A^j b for a random DIM-state system (seeded) whose A has spectral radius ρ (0.9)
+  lti:DIM[,ρ]      c A^j b for a random DIM-state system (seeded, DIM ≤ 1000) whose A has spectral radius ρ (0.9)
   file:PATH        a .npy or .csv impulse response (1-D); shorter ones continue with zeros
 """
 from __future__ import annotations
@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import NumericsError
+from ..errors import NumericsError
+
+MAX_LTI_STATES = 1000  # a random DIM × DIM system: its eigenvalues cost DIM³
 
 
 def _numbers(text: str, args: str, count: tuple[int, ...], kind=float) -> list:
@@ -60,6 +62,14 @@ def _random_lti(dim: int, radius: float, lags: int, seed: int) -> np.ndarray:
 
 def parse_teacher(text: str, lags: int, seed: int = 0) -> np.ndarray:
     """The impulse response named by `text` (see the module docstring), shape (lags,), float64."""
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing response is refused below
+        response = _response(text, lags, seed)
+    if not np.all(np.isfinite(response)):
+        raise NumericsError(f"teacher {text!r}: its impulse response overflows over {lags} lags")
+    return response
+
+
+def _response(text: str, lags: int, seed: int) -> np.ndarray:
     kind, _, args = text.partition(":")
     j = np.arange(lags)
     if kind == "decay":
@@ -75,8 +85,8 @@ def parse_teacher(text: str, lags: int, seed: int = 0) -> np.ndarray:
         return r ** j.astype(float) * np.cos(theta * j)
     if kind == "lti":
         dim, *radius = _numbers(text, args, (1, 2))
-        if dim != int(dim) or dim < 1:
-            raise NumericsError(f"teacher {text!r}: the state dimension must be a positive integer")
+        if dim != int(dim) or not 1 <= dim <= MAX_LTI_STATES:
+            raise NumericsError(f"teacher {text!r}: the state dimension must be an integer from 1 to {MAX_LTI_STATES}")
         if radius and radius[0] <= 0:
             raise NumericsError(f"teacher {text!r}: the spectral radius must be positive")
         return _random_lti(int(dim), radius[0] if radius else 0.9, lags, seed)

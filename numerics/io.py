@@ -1,25 +1,58 @@
-"""The one result writer: a directory with result.json (inputs, numbers, versions, device, seed,
-git commit) and its figures, every file written atomically, never overwritten without force."""
+"""Files: atomic writes, JSON without NaN, and the one result writer — a directory with
+result.json (inputs, numbers, versions, device, seed, git commit) and its figures, every file
+written atomically, never overwritten without force.
+
+Neutral ground for derivations/ (emitted code) and numerics/ (results, cells, reports): it
+imports neither SymPy nor, at import time, torch.
+"""
 from __future__ import annotations
 
 import datetime
 import io
 import json
 import math
+import os
 import platform
 import subprocess
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from derivations.emit import write_atomic
 
 from .errors import NumericsError
 
-PACKAGES = ("rnnmemory", "torch", "numpy", "sympy", "matplotlib", "click", "statsmodels")
+PACKAGES = ("rnnmemory", "torch", "numpy", "sympy", "matplotlib", "click", "statsmodels", "dask", "distributed")
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write through a temporary file in the same folder, so no reader sees half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_files(out: str | Path, files: dict[str, str]) -> list[Path]:
+    """Write name → text into the folder `out` (created if missing), each file atomically."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NumericsError(f"output path {out} is a file, not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in files.items():
+        write_atomic(out / name, text)
+        paths.append(out / name)
+    return paths
 
 
 def git_commit() -> str | None:
@@ -36,13 +69,16 @@ def git_commit() -> str | None:
         return None
 
 
-def device_name(device: torch.device) -> str:
+def device_name(device) -> str:
+    import torch
+
+    device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def environment(device: torch.device) -> dict:
+def environment(device) -> dict:
     versions = {"python": sys.version.split()[0]}
     for name in PACKAGES:
         try:
@@ -108,11 +144,17 @@ def read_result(path: str | Path) -> dict:
 
 
 def record(command: str, spec, inputs: dict, device: str, seed: int, result: dict) -> dict:
-    """Everything needed to trace and rerun a result: command, spec, inputs, environment, numbers."""
+    """Everything needed to trace and rerun a result: command, spec, inputs, environment, numbers.
+
+    A device this machine lacks (a cluster's GPUs, seen from the login node) is recorded by name;
+    each cell file records the worker's own environment."""
     from .device import resolve_device
 
-    return {"command": command, "spec": spec.to_dict(), "inputs": inputs, "seed": seed,
-            "environment": environment(resolve_device(device)), **result}
+    try:
+        env = environment(resolve_device(device))
+    except NumericsError:
+        env = {**environment("cpu"), "device": device, "device_name": f"{device} on the Dask workers"}
+    return {"command": command, "spec": spec.to_dict(), "inputs": inputs, "seed": seed, "environment": env, **result}
 
 
 def partial(error) -> dict:
@@ -123,56 +165,3 @@ def partial(error) -> dict:
 
     return {"status": "diverged", "diverged": {"trainer": error.trainer, "step": error.step, "loss": error.loss},
             "partial": plain(error.curves)}
-
-
-def _verdict_lines(verdict: dict) -> list[str]:
-    lines = []
-    for name, claim in verdict["claims"].items():
-        worst = claim["worst"]
-        lines.append(f"  {'PASS' if claim['passed'] else 'FAIL'}  {name.replace('_', ' ')}: worst {worst:.3g} "
-                     f"(tolerance {claim['tolerance']:g})")
-    return lines
-
-
-def ntk_text(rec: dict, path: Path) -> str:
-    rows = rec["rows"]
-    widths = sorted({r["width"] for r in rows})
-    lines = [f"check ntk — {rec['environment']['device_name']}, {rec['inputs']['seeds']} seeds per cell",
-             "alpha_hat_j / alpha_j: mean ± sd over seeds"]
-    for sw in sorted({r["sigma_w"] for r in rows}):
-        lines.append(f"\nsigma_W = {sw:g}")
-        lines.append(f"{'lag':>4} {'alpha_j':>11} " + " ".join(f"{'n=' + str(w):>17}" for w in widths))
-        for j in sorted({r["lag"] for r in rows}):
-            cells = {r["width"]: r for r in rows if r["sigma_w"] == sw and r["lag"] == j}
-            theory = cells[widths[0]]["alpha_theory"]
-            lines.append(f"{j:>4} {theory:>11.4g} " + " ".join(
-                f"{cells[w]['ratio_mean']:>8.4f} ± {cells[w]['ratio_std']:<6.4f}" if cells[w]["ratio_mean"] is not None
-                and np.isfinite(cells[w]["ratio_mean"]) else f"{'(α_j = 0)':>17}" for w in widths))
-    lines.append("\nrms relative error and largest relative cross-lag term by width:")
-    for e in rec["error"]:
-        lines.append(f"  n={e['width']:<6} sigma_W={e['sigma_w']:<5g} error {e['rms_relative_error']:.4f}  "
-                     f"cross {e['largest_cross_term']:.4f}")
-    lines.append("slope of log(error) vs log(width) (theory -1/2): " +
-                 ", ".join(f"sigma_W={k}: {v:.3f}" if v is not None else f"sigma_W={k}: n/a" for k, v in rec["slopes"].items()))
-    lines.append(f"\nverdict at n = {rec['verdict']['width']}: {'PASS' if rec['verdict']['passed'] else 'FAIL'}")
-    lines += _verdict_lines(rec["verdict"])
-    lines.append(f"\nwritten: {path / 'result.json'}, {path / 'ntk.png'}, {path / 'ntk.pdf'}")
-    return "\n".join(lines)
-
-
-def train_text(rec: dict, path: Path) -> str:
-    f = rec["final"]
-    i = rec["inputs"]
-    lines = [
-        f"check train — {rec['environment']['device_name']}",
-        f"teacher {i['teacher']}, width {i['width']}, sigma_W {i['sigma_w']}, {i['samples']} {i['task']} samples of "
-        f"length {i['length']}, {i['steps']} {i['optimizer']} steps at lr {rec['lr']:.4g}"
-        + (", centered" if i["center"] else "") + (f", lazy scale {i['lazy_scale']:g}" if i["lazy_scale"] != 1 else ""),
-        f"deviation ||L_rnn - L_conv|| / ||L_conv - L_0|| at the end: {f['deviation']:.4g}",
-        f"test excess error ||L - L*||^2:  rnn {f['test_error_rnn']:.6g}   scaled convolution {f['test_error_conv']:.6g}"
-        f"   closed form {f['test_error_closed_form']:.6g}",
-        f"rnn vs closed form: {100 * (f['test_error_rnn'] / f['test_error_closed_form'] - 1):+.2f}%"
-        if f["test_error_closed_form"] else "",
-        f"written: {path / 'result.json'}, loss.png/pdf, response.png/pdf",
-    ]
-    return "\n".join(line for line in lines if line)

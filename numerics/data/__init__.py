@@ -1,0 +1,1 @@
+"""Problems: the `Problem` type and seed splitting (`problem`), teachers, real data (`sunspots`)."""

@@ -1,0 +1,1 @@
+"""Tangent kernels: empirical (autodiff and structured, `empirical`) and derived (`theory`)."""

@@ -1,0 +1,1 @@
+"""Networks: the spec-built linear RNN (`linear`) and its infinite-width equivalent (`convolution`)."""

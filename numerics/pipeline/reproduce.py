@@ -1,0 +1,157 @@
+"""The main job: derivation → emission → every cell → every figure → result.json and the report.
+
+Every cell is cached under OUT/cells (see `cells`), so a rerun on the same directory computes only
+what is missing: an interrupted run resumes, and `rnnmemory figure NAME` computes only the cells of
+its figure. Cells run in-process (jobs = 1), on an embedded Dask LocalCluster (jobs > 1) or on an
+existing Dask cluster (scheduler address); see `runner`. A directory keeps the scale it was made
+with (OUT/scale.json), so quick and full cells never mix in one report.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+from derivations.spec import DEFAULT, DEFAULT_SIGMAS
+
+from ..errors import NumericsError
+from ..io import ResultDir, record, to_json, write_atomic
+from . import style
+from .cells import CellCache, cell_key
+from .experiment import Claim, config_dict
+from .registry import EXPERIMENTS, cell_group, compute_cells, experiment
+from .report import write_report
+from .runner import run_cells
+
+SCALES = ("quick", "full", "tiny")  # tiny: seconds, every code path, numbers without meaning (tests, smoke runs)
+
+
+def configs(scale: str, names=None) -> dict:
+    if scale not in SCALES:
+        raise NumericsError(f"unknown scale {scale!r} (choose {', '.join(SCALES)})")
+    return {name: experiment(name).config(scale) for name in (names or EXPERIMENTS)}
+
+
+def all_cells(scale: str, names=None) -> list:
+    return [c for name, config in configs(scale, names).items() for c in experiment(name).cells(config)]
+
+
+def count_cells(scale: str, names=None) -> int:
+    """Distinct cells the named figures need (figures share some)."""
+    return len({cell_key(c) for c in all_cells(scale, names)})
+
+
+def load_scale(out: str | Path) -> str | None:
+    """The scale a result directory was made with (OUT/scale.json), or None for a new directory."""
+    path = Path(out) / "scale.json"
+    return json.loads(path.read_text())["name"] if path.exists() else None
+
+
+def keep_scale(out: str | Path, scale: str) -> None:
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NumericsError(f"output path {out} is a file, not a directory")
+    recorded = load_scale(out)
+    if recorded is not None and recorded != scale:
+        raise NumericsError(f"{out} holds a {recorded} run; use another --out for {scale}")
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "scale.json", to_json({"name": scale, "configs": {
+        name: config_dict(config) for name, config in configs(scale).items()}}))
+
+
+def compute(scale: str, out: str | Path, names=None, *, device: str = "cpu", jobs: int = 1,
+            scheduler: str | None = None, progress: Callable[[int], None] | None = None) -> CellCache:
+    """Compute (or reuse) every cell the named figures need."""
+    cache = CellCache(out)
+    run_cells(all_cells(scale, names), compute_cells, cache, device=device, jobs=jobs, scheduler=scheduler,
+              group=cell_group, group_size=64 if str(device).startswith("cuda") else 16, progress=progress)
+    return cache
+
+
+def draw(name: str, scale: str, out: str | Path, device: str = "cpu") -> Path:
+    """Analyze one figure's cached cells, plot it into OUT/NAME/ (PNG, PDF) and write its result.json."""
+    exp = experiment(name)
+    config = exp.config(scale)
+    cache = CellCache(out)
+    todo = exp.cells(config)
+    records = {cell_key(c): cache.load(c) for c in todo}
+    missing = sum(r is None for r in records.values())
+    if missing:
+        raise NumericsError(f"{name} needs {missing} cells that are not computed yet")
+    numbers = exp.analyze(config, lambda cell: records[cell_key(cell)]["result"])
+    claims = [c.to_dict() if isinstance(c, Claim) else c for c in exp.claims(config, numbers)]
+    results = ResultDir(Path(out) / name, force=True)  # derived from the cells; redrawn freely
+    fig = exp.plot(config, numbers)
+    results.save_figure(fig, name)
+    style.close(fig)
+    results.write_result(record(f"figure {name}", DEFAULT, {"scale": scale, "config": config_dict(config),
+                                                            "sigmas": DEFAULT_SIGMAS}, device, 0,
+                                {"figure": name, "title": exp.title, "paper": exp.paper,
+                                 "numbers": dataclasses.asdict(numbers), "claims": claims,
+                                 "cells": sorted(f"{key}.json" for key in records)}))
+    return results.path
+
+
+def make_figure(name: str, scale: str, out: str | Path, *, device: str = "cpu", jobs: int = 1,
+                scheduler: str | None = None, progress: Callable[[int], None] | None = None) -> Path:
+    """One figure alone: compute the cells it lacks (reusing the rest), then draw it."""
+    experiment(name)
+    keep_scale(out, scale)
+    compute(scale, out, [name], device=device, jobs=jobs, scheduler=scheduler, progress=progress)
+    return draw(name, scale, out, device)
+
+
+def derivation_step(out: str | Path) -> Path:
+    """Derive α_j for the spec, emit its numpy and torch code into OUT/derivation/generated, and
+    record whether that code is the code committed in derivations/generated (freshness)."""
+    import derivations
+    from derivations import derive
+    from derivations import describe
+    from derivations.emit import render
+
+    results = ResultDir(Path(out) / "derivation", force=True)
+    derivation = derive(DEFAULT)
+    data = describe.summary(derivation)
+    data.pop("_props")
+    folder = results.path / "generated"
+    folder.mkdir(exist_ok=True)
+    committed = Path(derivations.__file__).parent / "generated"
+    fresh = {}
+    for target in ("numpy", "torch"):
+        for name, text in render(DEFAULT, target, derivation).items():
+            write_atomic(folder / name, text)
+            fresh[name] = (committed / name).exists() and (committed / name).read_text() == text
+    point = {"sigma_W": 0.8, **{f"sigma_{b}": v for b, v in DEFAULT_SIGMAS.items()}}
+    claims = [Claim("generated_code_is_fresh", "the numpy and torch code emitted now equals the committed "
+                    "derivations/generated modules that every theory value in this report uses",
+                    sum(fresh.values()), f"{len(fresh)} of {len(fresh)} files", all(fresh.values()),
+                    "derivation/result.json: fresh").to_dict()]
+    results.write_result(record("derive", DEFAULT, {"sigmas": DEFAULT_SIGMAS}, "cpu", 0,
+                                {"derivation": data, "values_at_sigma_w_0.8": describe.evaluate(derivation, point, range(6)),
+                                 "fresh": fresh, "claims": claims}))
+    return results.path
+
+
+def reproduce(out: str | Path, scale: str = "quick", *, device: str = "cpu", jobs: int = 1,
+              scheduler: str | None = None, progress: Callable[[int], None] | None = None,
+              command: str | None = None) -> dict:
+    """Everything, into OUT: the derivation, every cell, every figure, result.json, report.md and report.html."""
+    start = time.perf_counter()
+    out = Path(out)
+    keep_scale(out, scale)
+    derivation_step(out)
+    cache = CellCache(out)
+    unique = {cell_key(c): c for c in all_cells(scale)}
+    reused = sum(1 for c in unique.values() if cache.load(c) is not None)
+    compute(scale, out, device=device, jobs=jobs, scheduler=scheduler, progress=progress)
+    for name in EXPERIMENTS:
+        draw(name, scale, out, device)
+    summary = {"scale": scale, "device": device, "jobs": jobs, "scheduler": scheduler, "command": command,
+               "cells": {"total": len(unique), "computed": len(unique) - reused, "reused": reused, "folder": "cells"},
+               "figures": list(EXPERIMENTS), "wall_seconds": time.perf_counter() - start}
+    ResultDir(out, force=True).write_result(record("reproduce", DEFAULT, {"scale": scale}, device, 0, summary))
+    paths = write_report(out)
+    summary["wall_seconds"] = time.perf_counter() - start
+    return {**summary, "report": [str(p) for p in paths]}

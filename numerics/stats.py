@@ -1,0 +1,43 @@
+"""Small statistics every check shares: mean ± standard error, log–log slopes, the best point of a curve."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# A quantity that concentrates like n^{-1/2}: its log–log slope against width within SLOPE_TOLERANCE of −1/2.
+SLOPE = -0.5
+SLOPE_TOLERANCE = 0.15
+
+
+def ok(result: dict) -> bool:
+    """A run that finished (a diverged run's cell records where it stopped instead)."""
+    return result.get("status") != "diverged"
+
+
+def mean_se(values) -> tuple[float, float]:
+    """Mean and standard error of the finite values (NaN where there are none, or one)."""
+    values = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if values.size == 0:
+        return math.nan, math.nan
+    se = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else math.nan
+    return float(values.mean()), float(se)
+
+
+def loglog_slope(xs, ys) -> float | None:
+    """Least-squares slope of log(y) against log(x), over the positive finite y (None below two)."""
+    xs, ys = np.asarray(xs, float), np.asarray([np.nan if y is None else y for y in ys], float)
+    keep = np.isfinite(ys) & (ys > 0)
+    if keep.sum() < 2:
+        return None
+    return float(np.polyfit(np.log(xs[keep]), np.log(ys[keep]), 1)[0])
+
+
+def near_minus_half(slope) -> bool:
+    return slope is not None and np.isfinite(slope) and abs(slope - SLOPE) <= SLOPE_TOLERANCE
+
+
+def first_best(xs, ys) -> float:
+    """The x of the smallest finite y (the first, on ties)."""
+    ys = np.asarray([np.nan if y is None else y for y in ys], float)
+    return float(np.asarray(xs)[np.nanargmin(ys)]) if np.any(np.isfinite(ys)) else math.nan

@@ -1,0 +1,13 @@
+"""Shared test helpers."""
+import dataclasses
+
+from numerics import Comparison, WhiteNoise
+
+PROBLEM_FIELDS = {f.name for f in dataclasses.fields(WhiteNoise)}
+
+
+def white_noise_run(teacher: str, **fields) -> tuple:
+    """(WhiteNoise, Comparison) from one flat list of keywords: the problem's fields and the run's."""
+    problem = {k: v for k, v in fields.items() if k in PROBLEM_FIELDS}
+    run = {k: v for k, v in fields.items() if k not in PROBLEM_FIELDS}
+    return WhiteNoise(teacher, **problem), Comparison(**run)
