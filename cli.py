@@ -18,6 +18,7 @@ from derivations.spec import BLOCKS, CONVENTIONS, DEFAULT_SIGMAS, PARAMETERIZATI
 
 SIGMA_NAMES = ("sigma_W", "sigma_F", "sigma_C", "sigma_D")
 EVAL_DEFAULTS = {f"sigma_{block}": value for block, value in DEFAULT_SIGMAS.items()}
+MAX_EVAL_LAGS = 10 ** 6  # derive --lags: a table longer than this is a typo, not a request
 
 
 class InputError(Exception):
@@ -49,6 +50,13 @@ class Command(click.Group):
         except click.Abort:
             click.echo("rnnmemory: interrupted", err=True)
             sys.exit(130)
+        except RuntimeError as e:
+            if "can't allocate memory" not in str(e) and "out of memory" not in str(e):
+                raise
+            # torch's allocator: a size asked for (samples, length, steps, lags) beyond this machine's memory
+            click.echo(f"rnnmemory: error: not enough memory for this run ({str(e).splitlines()[0].split(': ')[-1]}); "
+                       "use smaller sizes", err=True)
+            sys.exit(2)
         except _input_errors() as e:
             message = str(e).splitlines()[0] if str(e) else type(e).__name__
             if isinstance(e, OSError) and e.strerror:  # "No space left on device: PATH", not "[Errno 28] …"
@@ -134,6 +142,8 @@ def _parse_lags(ctx, param, value):
         raise click.BadParameter(f"{value!r} is not START:STOP (integers)") from None
     if lo < 0 or hi <= lo:
         raise click.BadParameter(f"{value!r} is empty or negative; need 0 ≤ START < STOP")
+    if hi - lo > MAX_EVAL_LAGS:
+        raise click.BadParameter(f"{value!r} asks for {hi - lo} lags; at most {MAX_EVAL_LAGS} are evaluated at once")
     return range(lo, hi)
 
 
@@ -208,9 +218,12 @@ def _parse_list(kind, name):
     return parse
 
 
+MAX_COUNT = 2 ** 31 - 1  # counts (steps, lags, seeds, samples, lengths) beyond this overflow torch's sizes
+
+
 def _positive(ctx, param, value):
-    if value is not None and value < 1:
-        raise click.BadParameter(f"must be at least 1, got {value}")
+    if value is not None and not 1 <= value <= MAX_COUNT:
+        raise click.BadParameter(f"must be an integer from 1 to {MAX_COUNT}, got {value}")
     return value
 
 
@@ -230,7 +243,7 @@ def run_options(f):
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="auto = CUDA when present; cuda without a GPU is an error."),
         click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
-        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=0, show_default=True),
         click.option("--out", type=click.Path(path_type=Path), required=True, help="Result directory."),
         click.option("--force", is_flag=True, help="Overwrite an existing result in --out."),
         click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True),
@@ -242,10 +255,12 @@ def run_options(f):
 
 class _Progress:
     """A progress bar on stderr (stdout may carry JSON), drawn from the first update on so that
-    input errors found before any work stay one line."""
+    input errors found before any work stay one line. Only on a terminal: elsewhere (a pipe, a
+    batch job's log) click could print nothing but the label, and an error stays one line."""
 
     def __init__(self, total: int, label: str):
         self.total, self.label, self.bar = total, label, None
+        self.shown = sys.stderr.isatty()
 
     def __enter__(self):
         return self
@@ -255,6 +270,8 @@ class _Progress:
             self.bar.__exit__(*exc)
 
     def __call__(self, *args):
+        if not self.shown:
+            return
         if self.bar is None:
             self.bar = click.progressbar(length=self.total, label=self.label, file=sys.stderr, show_eta=True)
             self.bar.__enter__()
@@ -263,8 +280,9 @@ class _Progress:
 
 
 def _jobs(ctx, param, value):
-    if value is not None and value < 1:
-        raise click.BadParameter(f"must be at least 1, got {value}")
+    most = 4 * (os.cpu_count() or 1)  # more processes than that only contend for the cores
+    if value is not None and not 1 <= value <= most:
+        raise click.BadParameter(f"must be from 1 to {most} (4 per CPU core here), got {value}")
     return value
 
 

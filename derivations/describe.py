@@ -43,8 +43,9 @@ def evaluate(d: Derivation, values: dict[str, float], lags: range) -> list[dict]
     module = numpy_module(d.spec, d)
     j = np.arange(lags.start, lags.stop)
     kwargs = {name: values[name] for name in list(inspect.signature(module.lag_weights).parameters)[1:]}
-    alpha = np.broadcast_to(module.lag_weights(j, **kwargs), j.shape)
-    nngp = np.broadcast_to(module.initial_impulse_variance(j, **kwargs), j.shape)
+    with np.errstate(over="ignore", invalid="ignore"):  # σ_W ≫ 1 at long lags: inf, printed as such
+        alpha = np.broadcast_to(module.lag_weights(j, **kwargs), j.shape)
+        nngp = np.broadcast_to(module.initial_impulse_variance(j, **kwargs), j.shape)
     return [{"lag": int(k), "alpha": float(a), "nngp": float(v)} for k, a, v in zip(j, alpha, nngp)]
 
 

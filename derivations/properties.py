@@ -13,6 +13,10 @@ from .kernel import Derivation, LagFunction
 
 j, q = S.lag, S.q
 
+# Φ(x, 1, p/q) is written with logarithms (one per q-th root of unity) only for small q: a rate
+# such as λ_W = 12.345 gives q in the thousands, which SymPy would take minutes to expand.
+MAX_EXPANDED_DENOMINATOR = 12
+
 
 def in_q(expr: sp.Expr) -> sp.Expr:
     """Rewrite powers of σ_W as powers of q = σ_W²."""
@@ -104,7 +108,10 @@ def kernel_norm_decay(f: LagFunction) -> sp.Expr:
         series = x**s / (coeffs[0] * (1 - x))
     elif len(coeffs) == 2:
         b, a = coeffs
-        series = x**s * sp.lerchphi(x, 1, sp.simplify(a / b + s)) / b
+        shift = sp.simplify(a / b + s)
+        series = x**s * sp.lerchphi(x, 1, shift) / b
+        if shift.is_Rational and shift.q > MAX_EXPANDED_DENOMINATOR:
+            return series  # Φ(x, 1, p/q) expands into a sum of q logarithms: keep it as Φ
     else:
         series = sp.Sum(x**j / poly.as_expr(), (j, s, sp.oo))
     for lag, value in f.special.items():

@@ -83,7 +83,7 @@ def test_divergence_stops_and_keeps_partial_results(tmp_path):
     result = run("check", "train", "--teacher", "decay:0.5", "--width", "64", "--sigma-w", "1.5", "--lr", "5",
                  "--steps", "200", "--samples", "8", "--length", "12", "--device", "cpu", "--out", str(tmp_path))
     assert result.exit_code == 2 and "Traceback" not in result.output
-    line = result.stderr.strip().splitlines()[-1]  # after the progress bar
+    (line,) = result.stderr.strip().splitlines()
     assert line.startswith("rnnmemory: error:") and "diverged at step" in line and "loss" in line
     data = json.loads((tmp_path / "result.json").read_text())
     assert data["status"] == "diverged" and data["diverged"]["step"] >= 1 and data["partial"]

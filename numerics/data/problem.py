@@ -32,6 +32,8 @@ class Seeds:
 
 def split_seed(seed: int) -> Seeds:
     """The one way a run's seed becomes its model, data and minibatch seeds (numpy's SeedSequence)."""
+    if not isinstance(seed, int) or seed < 0:
+        raise NumericsError(f"a seed must be an integer ≥ 0, got {seed!r}")
     return Seeds(*(int(s) for s in np.random.SeedSequence(seed).generate_state(3)))
 
 

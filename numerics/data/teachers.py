@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,7 @@ def _numbers(text: str, args: str, count: tuple[int, ...], kind=float) -> list:
     except ValueError:
         wanted = "integers" if kind is int else "numbers"
         raise NumericsError(f"teacher {text!r}: expected comma-separated {wanted} after ':', got {args!r}") from None
-    if not all(np.isfinite(values)):
+    if not all(math.isfinite(v) for v in values):
         raise NumericsError(f"teacher {text!r}: parameters must be finite")
     return values
 
@@ -37,7 +39,9 @@ def _from_file(text: str, path: str, lags: int) -> np.ndarray:
     if file.suffix not in (".npy", ".csv"):
         raise NumericsError(f"teacher {text!r}: file must be .npy or .csv")
     try:
-        values = np.load(file) if file.suffix == ".npy" else np.loadtxt(file, delimiter=",", ndmin=1)
+        with warnings.catch_warnings():  # an empty file is refused below, in one line
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.load(file) if file.suffix == ".npy" else np.loadtxt(file, delimiter=",", ndmin=1)
         values = np.asarray(values, dtype=float)
     except (OSError, ValueError) as error:
         raise NumericsError(f"teacher {text!r}: cannot read {path} ({str(error).splitlines()[0]})") from None
