@@ -1,9 +1,7 @@
 """The command line: documented examples, JSON contract, and one-line errors with exit code 2."""
 import json
-import re
 
 import click
-import numpy as np
 import pytest
 import sympy as sp
 from click.testing import CliRunner

@@ -146,3 +146,19 @@ def test_a_full_disk_is_one_line_and_keeps_the_cells_written(tmp_path, monkeypat
     monkeypatch.setattr(cells_module, "write_atomic", real)
     again = run("figure", "F2", "--out", str(tmp_path), "--device", "cpu", "--jobs", "1")
     assert again.exit_code == 0, again.output  # space again: the run resumes
+
+
+def test_sweep_workers_do_not_import_sympy():
+    """A worker computing training and kernel cells of the default spec needs the spec and the
+    committed generated code, not SymPy (whose import would cost every worker about a second)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from numerics.pipeline.registry import EXPERIMENTS, compute_cells\n"
+            "for name in ('F3', 'F1'):\n"
+            "    exp = EXPERIMENTS[name]\n"
+            "    compute_cells(exp.cells(exp.config('tiny'))[:1], 'cpu')\n"
+            "print('sympy' in sys.modules, 'distributed' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

@@ -23,7 +23,7 @@ from ...kernels.theory import expected_curves, propagator, theory_initial_varian
 from ...pipeline import style
 from ...pipeline.experiment import Claim, Experiment, Kind, Lookup, fmt
 from ...stats import first_best, mean_se, ok
-from .common import CELL_VERSION, SPEC, TRAIN, sigma_grid, sigmas, teacher_label, teacher_norm, training_cell
+from .common import CELL_VERSION, SPEC, TRAIN, sigma_grid, teacher_label, teacher_norm, training_cell
 
 THEORY_RECONSTRUCTION = 1e-6  # the expectation's centered runs against compare_training's closed form
 TEST_SAMPLES = 500
