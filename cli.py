@@ -19,6 +19,7 @@ from derivations.spec import BLOCKS, CONVENTIONS, DEFAULT_SIGMAS, PARAMETERIZATI
 SIGMA_NAMES = ("sigma_W", "sigma_F", "sigma_C", "sigma_D")
 EVAL_DEFAULTS = {f"sigma_{block}": value for block, value in DEFAULT_SIGMAS.items()}
 MAX_EVAL_LAGS = 10 ** 6  # derive --lags: a table longer than this is a typo, not a request
+MAX_SIGMA = 1e6  # σ's (and λ's) beyond this overflow float64 within a few lags: a typo, not a network
 
 
 class InputError(Exception):
@@ -84,6 +85,8 @@ def _parse_rates(ctx, param, values):
         block = block.strip()
         if not sep or block not in BLOCKS:
             raise click.BadParameter(f"{item!r} is not BLOCK=RATE with a block among {', '.join(BLOCKS)}")
+        if block in dict(rates):
+            raise click.BadParameter(f"the rate of {block} is given twice")
         rates.append((block, value.strip()))
     return tuple(rates)
 
@@ -117,7 +120,7 @@ def make_spec(param, convention, feedthrough, trained, rates, symbolic_rates) ->
 def _parse_eval(ctx, param, value):
     if value is None:
         return None
-    values = dict(EVAL_DEFAULTS)
+    values, seen = dict(EVAL_DEFAULTS), set()
     for item in value.split(","):
         name, sep, number = item.partition("=")
         name = name.strip()
@@ -127,8 +130,13 @@ def _parse_eval(ctx, param, value):
             values[name] = float(number)
         except ValueError:
             raise click.BadParameter(f"{name} is not a number: {number!r}") from None
-        if not values[name] >= 0 or values[name] == float("inf"):
-            raise click.BadParameter(f"{name} must be a finite number ≥ 0, got {number.strip()}")
+        if name in seen:
+            raise click.BadParameter(f"{name} is given twice")
+        seen.add(name)
+        if not 0 <= values[name] <= MAX_SIGMA:
+            raise click.BadParameter(f"{name} must be a number from 0 to {MAX_SIGMA:g}, got {number.strip()}")
+        if name.startswith("lambda_") and values[name] == 0:
+            raise click.BadParameter(f"{name} must be positive (freeze a block by leaving it out of --train)")
     if "sigma_W" not in values:
         raise click.BadParameter("sigma_W is required")
     return values
@@ -230,8 +238,8 @@ def _positive(ctx, param, value):
 def _non_negative(ctx, param, value):
     values = value if isinstance(value, list) else [value]
     for v in values:
-        if v is not None and not (v >= 0 and math.isfinite(v)):
-            raise click.BadParameter(f"must be a finite number ≥ 0, got {v}")
+        if v is not None and not 0 <= v <= MAX_SIGMA:
+            raise click.BadParameter(f"must be a number from 0 to {MAX_SIGMA:g}, got {v}", ctx, param)
     return value
 
 
@@ -336,7 +344,8 @@ def check():
 @check.command("ntk")
 @spec_options
 @click.option("--width", "widths", callback=_parse_list(int, "integers"), default="256,1024,4096", show_default=True)
-@click.option("--sigma-w", "sigma_ws", callback=_parse_list(float, "numbers"), default="0.5,0.8,0.95", show_default=True)
+@click.option("--sigma-w", "sigma_ws", callback=lambda ctx, param, value: _non_negative(
+    ctx, param, _parse_list(float, "numbers")(ctx, param, value)), default="0.5,0.8,0.95", show_default=True)
 @click.option("--lags", type=int, default=16, show_default=True, callback=_positive)
 @click.option("--seeds", type=int, default=4, show_default=True, callback=_positive)
 @click.option("--jobs", type=int, default=1, show_default=True, callback=_jobs,
@@ -363,7 +372,6 @@ def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, wi
         raise InputError(f"--width must be positive, got {min(widths)}")
     for width in widths:
         check_width(width)
-    _non_negative(None, None, sigma_ws)
     results = io.ResultDir(out, force)
     inputs = dict(widths=widths, sigma_ws=sigma_ws, lags=lags, seeds=seeds, sigma_f=sigma_f, sigma_c=sigma_c,
                   sigma_d=sigma_d, device=device, dtype=dtype, seed=seed)

@@ -124,7 +124,9 @@ class ResultDir:
         return target
 
     def save_figure(self, fig, stem: str) -> list[Path]:
-        """PNG for looking, PDF (vector) for the paper."""
+        """PNG for looking, PDF (vector) for the paper; the figure is closed once saved."""
+        import matplotlib.pyplot as plt
+
         paths = []
         for ext in ("png", "pdf"):
             buffer = io.BytesIO()
@@ -132,6 +134,7 @@ class ResultDir:
             target = self.path / f"{stem}.{ext}"
             write_atomic(target, buffer.getvalue())
             paths.append(target)
+        plt.close(fig)  # pyplot keeps every figure it made alive until closed
         return paths
 
 

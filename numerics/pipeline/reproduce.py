@@ -18,7 +18,6 @@ from derivations.spec import DEFAULT, DEFAULT_SIGMAS
 
 from ..errors import NumericsError
 from ..io import ResultDir, record, to_json, write_atomic
-from . import style
 from .cells import CellCache, cell_key
 from .experiment import Claim, config_dict
 from .registry import EXPERIMENTS, cell_group, compute_cells, experiment
@@ -85,7 +84,6 @@ def draw(name: str, scale: str, out: str | Path, device: str = "cpu") -> Path:
     results = ResultDir(Path(out) / name, force=True)  # derived from the cells; redrawn freely
     fig = exp.plot(config, numbers)
     results.save_figure(fig, name)
-    style.close(fig)
     results.write_result(record(f"figure {name}", DEFAULT, {"scale": scale, "config": config_dict(config),
                                                             "sigmas": DEFAULT_SIGMAS}, device, 0,
                                 {"figure": name, "title": exp.title, "paper": exp.paper,

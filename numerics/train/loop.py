@@ -42,9 +42,15 @@ def stable_lr(X: torch.Tensor, grams: list[torch.Tensor], optimizer: str) -> flo
         rows = X.reshape(-1, lags, n_x)
         if optimizer == "gd":
             lag_side = torch.einsum("mjc,mJd,Jadkef->jackef", rows, rows, gram / n_x).reshape(gram.shape[:3].numel(), -1)
-            steps.append(rows.shape[0] * n_y / float(torch.linalg.eigvals(lag_side).real.max()))
+            largest = float(torch.linalg.eigvals(lag_side).real.max())
+            if not largest > 0:
+                raise NumericsError("the tangent kernel is zero at these σ's (σ_F or σ_C = 0?): nothing would train")
+            steps.append(rows.shape[0] * n_y / largest)
         else:
-            steps.append(1 / float(torch.einsum("mjc,jacJad,mJd->ma", rows, gram / n_x, rows).max()))
+            largest = float(torch.einsum("mjc,jacJad,mJd->ma", rows, gram / n_x, rows).max())
+            if not largest > 0:
+                raise NumericsError("the tangent kernel is zero at these σ's (σ_F or σ_C = 0?): nothing would train")
+            steps.append(1 / largest)
     return min(steps)
 
 
