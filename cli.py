@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -294,6 +293,24 @@ def _jobs(ctx, param, value):
     return value
 
 
+def worker_options(jobs_default):
+    """Where cells are computed: --jobs local Dask workers, or --scheduler, an existing cluster."""
+    default_text = ("one per CPU core; 1 on CUDA" if jobs_default is None else str(jobs_default))
+    options = [
+        click.option("--jobs", type=int, default=jobs_default, callback=_jobs,
+                     help=f"Worker processes on an embedded Dask LocalCluster (default: {default_text}). "
+                          "1 runs in this process, without Dask."),
+        click.option("--scheduler", envvar="RNNMEMORY_SCHEDULER", default=None, metavar="tcp://HOST:PORT",
+                     help="Send the cells to this Dask scheduler instead (also RNNMEMORY_SCHEDULER)."),
+    ]
+
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
+
+
 def sweep_options(f):
     """Where cached cells run: the directory that holds them, the device, and the workers."""
     options = [
@@ -301,15 +318,10 @@ def sweep_options(f):
                      help="Result directory; its cells/ are reused, so rerunning resumes."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="auto = CUDA when present; cuda without a GPU is an error."),
-        click.option("--jobs", type=int, default=None, callback=_jobs,
-                     help="Worker processes on an embedded Dask LocalCluster (default: one per CPU core; 1 on "
-                          "CUDA). 1 runs in this process, without Dask."),
-        click.option("--scheduler", envvar="RNNMEMORY_SCHEDULER", default=None, metavar="tcp://HOST:PORT",
-                     help="Send the cells to this Dask scheduler instead (also RNNMEMORY_SCHEDULER)."),
     ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return worker_options(None)(f)
 
 
 def _sweep_setup(device, jobs, scheduler):
@@ -348,10 +360,7 @@ def check():
     ctx, param, _parse_list(float, "numbers")(ctx, param, value)), default="0.5,0.8,0.95", show_default=True)
 @click.option("--lags", type=int, default=16, show_default=True, callback=_positive)
 @click.option("--seeds", type=int, default=4, show_default=True, callback=_positive)
-@click.option("--jobs", type=int, default=1, show_default=True, callback=_jobs,
-              help="Worker processes on an embedded Dask LocalCluster; 1 runs in this process.")
-@click.option("--scheduler", envvar="RNNMEMORY_SCHEDULER", default=None, metavar="tcp://HOST:PORT",
-              help="Send the networks to this Dask scheduler instead (also RNNMEMORY_SCHEDULER).")
+@worker_options(1)
 @run_options
 def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, widths, sigma_ws, lags, seeds, jobs,
               scheduler, sigma_f, sigma_c, sigma_d, device, dtype, seed, out, force, fmt):
