@@ -103,17 +103,20 @@ def spec_options(f):
         click.option("--rate", "rates", multiple=True, callback=_parse_rates, metavar="BLOCK=RATE",
                      help="Relative learning rate λ of a block (repeatable; default 1)."),
         click.option("--symbolic-rates", is_flag=True, help="Keep λ_W, λ_F, λ_C, λ_D as symbols."),
+        click.option("--init", "init", default="gaussian", show_default=True, metavar="FAMILY[:key=value,…]",
+                     help="Initializer of W: gaussian, orthogonal, identity, nprnn, spectral[:modulus=disk|ring|uniform,"
+                          "phase=0..1|file=EIGS.npy], attractor[:p=0.25] or empirical:W.npy; its scale is σ_W."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
 
 
-def make_spec(param, convention, feedthrough, trained, rates, symbolic_rates) -> Spec:
+def make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init="gaussian") -> Spec:
     if symbolic_rates and rates:
         raise InputError("--rate and --symbolic-rates exclude each other")
     return Spec(param=param, convention=convention, feedthrough=feedthrough,
-                trained=trained if trained is not None else BLOCKS, rates=rates, symbolic_rates=symbolic_rates)
+                trained=trained if trained is not None else BLOCKS, rates=rates, symbolic_rates=symbolic_rates, init=init)
 
 
 def _parse_eval(ctx, param, value):
@@ -167,7 +170,7 @@ def main():
               help="Evaluate at these σ (and λ with --symbolic-rates); σ_F, σ_C default 1, σ_D 0.")
 @click.option("--lags", callback=_parse_lags, default="0:12", show_default=True, metavar="START:STOP",
               help="Lags to evaluate with --eval (STOP excluded).")
-def derive(param, convention, feedthrough, trained, rates, symbolic_rates, fmt, point, lags):
+def derive(param, convention, feedthrough, trained, rates, symbolic_rates, init, fmt, point, lags):
     """Derive the lag weights α_j of the wide-limit NTK for a parameterization.
 
     Example: rnnmemory derive --convention B --train W,C --eval sigma_W=0.8 --lags 0:6
@@ -175,7 +178,9 @@ def derive(param, convention, feedthrough, trained, rates, symbolic_rates, fmt, 
     from derivations import derive as run_derivation
     from derivations import describe as report
 
-    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates)
+    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
+    if spec.family != "gaussian":
+        return _derive_family(spec, fmt, point, lags)
     d = run_derivation(spec)
     data = report.summary(d)
     rows = numbers = None
@@ -196,11 +201,33 @@ def derive(param, convention, feedthrough, trained, rates, symbolic_rates, fmt, 
         click.echo(report.text(d, data, rows, numbers))
 
 
+def _derive_family(spec, fmt, point, lags):
+    """derive for a non-Gaussian W: the full lag kernel Θ_jk and its properties."""
+    from derivations import describe as report
+    from derivations.lag_kernel import derive_lag_kernel
+    from derivations.lag_properties import evaluate
+
+    if spec.symbolic_rates:
+        raise InputError("--symbolic-rates is implemented for the Gaussian family only; give --rate values")
+    lk = derive_lag_kernel(spec)
+    data = report.family_summary(lk)
+    found = evaluate(lk, point, lags) if point is not None else None
+    if fmt == "json":
+        if found is not None:
+            data.update(eval=point, values=found["rows"], kernel=found["kernel"], property_values=found["numbers"],
+                        eigenvalues=found["eigenvalues"], eigenvectors=found["eigenvectors"])
+        click.echo(json.dumps(data, indent=2))
+    elif fmt == "latex":
+        click.echo(report.family_latex(lk))
+    else:
+        click.echo(report.family_text(lk, data, found))
+
+
 @main.command()
 @spec_options
 @click.option("--target", type=click.Choice(["numpy", "torch", "latex", "c"]), required=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write into.")
-def emit(param, convention, feedthrough, trained, rates, symbolic_rates, target, out):
+def emit(param, convention, feedthrough, trained, rates, symbolic_rates, init, target, out):
     """Write code generated from the derived expressions (numpy, torch, LaTeX or C).
 
     Example: rnnmemory emit --target c --out build/
@@ -208,7 +235,7 @@ def emit(param, convention, feedthrough, trained, rates, symbolic_rates, target,
     from derivations.emit import render
     from numerics.io import write_files
 
-    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates)
+    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
     for path in write_files(out, render(spec, target)):  # everything is rendered before a file is written
         click.echo(str(path))
 
@@ -362,7 +389,7 @@ def check():
 @click.option("--seeds", type=int, default=4, show_default=True, callback=_positive)
 @worker_options(1)
 @run_options
-def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, widths, sigma_ws, lags, seeds, jobs,
+def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, init, widths, sigma_ws, lags, seeds, jobs,
               scheduler, sigma_f, sigma_c, sigma_d, device, dtype, seed, out, force, fmt):
     """Empirical NTK lag weights at initialization against the derived α_j.
 
@@ -374,7 +401,7 @@ def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, wi
     from numerics import checks, io
     from numerics.models.linear import check_width
 
-    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates)
+    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
     if symbolic_rates:
         raise InputError("checks need numeric rates; drop --symbolic-rates")
     if min(widths) < 1:
@@ -412,7 +439,7 @@ def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, wi
 @click.option("--kernel", type=click.Choice(["theory", "empirical"]), default="theory", show_default=True,
               help="α_j of the scaled convolution: derived, or this network's tangent Gram diagonal.")
 @run_options
-def check_train(param, convention, feedthrough, trained, rates, symbolic_rates, teacher, width, sigma_w, steps,
+def check_train(param, convention, feedthrough, trained, rates, symbolic_rates, init, teacher, width, sigma_w, steps,
                 samples, length, task, optimizer, lr, center, lazy_scale, kernel, sigma_f, sigma_c, sigma_d, device,
                 dtype, seed, out, force, fmt):
     """Train the RNN, its scaled convolution and the closed form from one initial function.
@@ -425,7 +452,7 @@ def check_train(param, convention, feedthrough, trained, rates, symbolic_rates, 
     from numerics.models.linear import check_width
     from numerics.train.compare import Comparison, compare_training, meaningful
 
-    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates)
+    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
     if symbolic_rates:
         raise InputError("checks need numeric rates; drop --symbolic-rates")
     if lr != "auto":

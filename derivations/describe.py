@@ -95,3 +95,77 @@ def text(d: Derivation, data: dict, rows: list[dict] | None, numbers: dict | Non
 def latex(d: Derivation, data: dict) -> str:
     """The derived functions as one align environment, printed as `emit --target latex` prints them."""
     return latex_align(functions(d, data["_props"])).rstrip("\n")
+
+
+# ---- any initializer family: the full lag kernel ----
+
+LAG_KERNEL_NORMALIZATION = ("Θ((x,k,a),(x',k',b)) = δ_ab Σ_{j,j'} Θ_jj' ⟨x_{k-j}, x'_{k'-j'}⟩ / n_x  (n → ∞), "
+                            "m(a,b) = τ(W^a (W^b)ᵀ), mT(a,b) = τ((W^a)ᵀ W^b)")
+
+
+def lag_kernel_summary(lk) -> dict:
+    """The lag kernel's expressions (SymPy-parsable strings in j, k and the family's parameters)."""
+    from .lag_properties import separable_rank
+
+    rank = separable_rank(lk)
+    where = f"j, k >= {lk.first_lag}" + ("" if lk.corner is None else "; Theta_00 given apart")
+    return {
+        "lag_kernel": sp.sstr(lk.general),
+        "lag_kernel_holds_for": where,
+        "lag_kernel_corner": None if lk.corner is None else sp.sstr(lk.corner),
+        "lag_kernel_generic": sp.sstr(lk.generic),
+        "lag_kernel_blocks": {b: sp.sstr(e) for b, e in lk.blocks.items()},
+        "moments": {"m": sp.sstr(lk.moments[0]), "mT": sp.sstr(lk.moments[1])},
+        "initial_covariance": sp.sstr(lk.nngp),
+        "rank": None if rank is None else {"rank": rank[0], "span": [sp.sstr(f) for f in rank[1]]},
+    }
+
+
+def family_summary(lk) -> dict:
+    data = {"spec": lk.spec.to_dict(), "normalization": LAG_KERNEL_NORMALIZATION,
+            "alpha": sp.sstr(lk.diagonal), "nngp": sp.sstr(lk.nngp.subs(sp.Symbol("k", integer=True, nonnegative=True), S.lag)),
+            "latex": sp.latex(lk.general)}
+    data.update(lag_kernel_summary(lk))
+    return data
+
+
+def family_text(lk, data: dict, found: dict | None) -> str:
+    lines = [f"spec: {lk.spec.describe()}", f"kernel: {LAG_KERNEL_NORMALIZATION}", "",
+             f"moments of W: m(a,b) = {data['moments']['m']}", f"              mT(a,b) = {data['moments']['mT']}",
+             "", f"derivation (moments undetermined): Theta_jk = {data['lag_kernel_generic']}", ""]
+    lines += [f"Theta_jk = {data['lag_kernel']}  ({data['lag_kernel_holds_for']})"]
+    if data["lag_kernel_corner"] is not None:
+        lines.append(f"Theta_00 = {data['lag_kernel_corner']}")
+    lines += [f"  from {b}: {e}" for b, e in data["lag_kernel_blocks"].items()]
+    lines += [f"alpha_j = Theta_jj = {data['alpha']}", f"n_x Cov(L_j(0), L_k(0)) = {data['initial_covariance']}"]
+    rank = data["rank"]
+    if rank is not None:
+        span = ", ".join(rank["span"])
+        lines.append(f"rank of Theta (general form): {rank['rank']}; in the kernel regime the impulse response moves "
+                     f"only within span{{{span}}}" + (" plus e_0 (the feed-through)" if data["lag_kernel_corner"] else ""))
+    if found is not None:
+        n = found["numbers"]
+        lags = [r["lag"] for r in found["rows"]]
+        lines += ["", f"{'lag':>4} {'alpha':>14} {'n_x Var L(0)':>14}"]
+        lines += [f"{r['lag']:>4} {r['alpha']:>14.6g} {r['nngp']:>14.6g}" for r in found["rows"]]
+        lines += ["", f"Theta_jk over lags {lags[0]}..{lags[-1]}:"]
+        lines += ["  " + " ".join(f"{x:10.4g}" for x in row) for row in found["kernel"]]
+        fmt_ = lambda v: "n/a" if v is None else f"{v:.6g}"  # noqa: E731
+        lines += [
+            "", f"spectral radius of W: {fmt_(n['spectral_radius'])}",
+            f"alpha_j over the lags shown: peak at lag {n['peak_lag']}, decreasing from lag {n['decreasing_from_lag']}, "
+            f"half-life (first lag after the peak at half its value) {n['half_life']}",
+            f"sum_j alpha_j = {fmt_(n['total_weight'])}, mean lag = {fmt_(n['mean_lag'])}  (all lags; n/a when the series diverges)",
+            f"numerical rank of Theta on these lags: {n['numerical_rank']}",
+            "leading eigenvectors of Theta (the impulse responses gradient descent learns first):",
+        ]
+        lines += [f"  {w:10.4g}: " + " ".join(f"{x:+.3f}" for x in v) for w, v in zip(found["eigenvalues"], found["eigenvectors"])]
+    return "\n".join(lines)
+
+
+def family_latex(lk) -> str:
+    rows = [rf"\Theta_{{jk}} &= {sp.latex(lk.general)}", rf"\alpha_j &= {sp.latex(lk.diagonal)}",
+            rf"m(a,b) &= {sp.latex(lk.moments[0])}"]
+    if lk.corner is not None:
+        rows.insert(1, rf"\Theta_{{00}} &= {sp.latex(lk.corner)}")
+    return "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}"

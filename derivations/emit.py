@@ -21,7 +21,7 @@ from sympy.utilities.codegen import C99CodeGen
 from . import symbols as S
 from .kernel import Derivation, derive
 from .properties import properties
-from .spec import DEFAULT, Spec
+from .spec import DEFAULT, Spec, SpecError
 
 GENERATED = Path(__file__).parent / "generated"
 LAG_SIGMAS = tuple(S.sigma[b] for b in ("W", "F", "C", "D"))
@@ -84,7 +84,7 @@ def _exact_small_lags(expr: sp.Expr) -> sp.Expr:
     general = sp.powsimp(sp.expand(general), force=True)
     safe = 0
     for power in general.atoms(sp.Pow):
-        if power.base == S.sigma["W"] and power.exp.has(S.lag):
+        if power.base == S.sigma["W"] and power.exp.has(S.lag) and power.exp.is_polynomial(S.lag):
             exponent = sp.Poly(power.exp, S.lag)
             if exponent.degree() == 1:
                 slope, offset = exponent.all_coeffs()
@@ -98,7 +98,9 @@ def _exact_small_lags(expr: sp.Expr) -> sp.Expr:
 
 def as_code(f: Function) -> Function:
     """What code printers get: exact small lags, δ_{j,0} as a Piecewise, guarded general branches."""
-    expr = _exact_small_lags(f.expr).replace(sp.Piecewise, _guard_general_branch)
+    expr = f.expr
+    if not expr.has(sp.Sum):  # a guarded lag would be a float, and range() needs an int: sums take scalar lags
+        expr = _exact_small_lags(expr).replace(sp.Piecewise, _guard_general_branch)
     expr = expr.replace(sp.KroneckerDelta, lambda a, b: sp.Piecewise((1, sp.Eq(a, b)), (0, True)))
     return dataclasses.replace(f, expr=expr)
 
@@ -119,7 +121,8 @@ def header(spec: Spec, funcs: list[Function], target: str, comment: str) -> str:
 
 def _python_body(printer, f: Function, prelude: str) -> str:
     f = as_code(f)
-    replacements, (reduced,) = sp.cse([f.expr], optimizations="basic")
+    # common subexpressions would lift a sum's index out of its sum
+    replacements, (reduced,) = ([], (f.expr,)) if f.expr.has(sp.Sum) else sp.cse([f.expr], optimizations="basic")
     args = ", ".join(a.name for a in f.args)
     lines = [f"def {f.name}({args}):", f'    """{f.doc}"""']
     if prelude:
@@ -129,10 +132,41 @@ def _python_body(printer, f: Function, prelude: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _render_python(printer_factory, imports: str, prelude: str, extra: str = ""):
+class ScalarPrinter(NumPyPrinter):
+    """For kernels that keep finite sums (range() needs integer lags): scalar code in which a
+    Piecewise is a conditional expression, so only the branch taken is evaluated."""
+
+    def _print_Piecewise(self, expr):
+        *pieces, (last, cond) = expr.args
+        out = self._print(last) if cond == sp.true else 'float("nan")'
+        if cond != sp.true:
+            pieces.append((last, cond))
+        for value, condition in reversed(pieces):
+            out = f"(({self._print(value)}) if {self._print(condition)} else ({out}))"
+        return out
+
+    def _print_Relational(self, expr):
+        return f"({self._print(expr.lhs)} {expr.rel_op} {self._print(expr.rhs)})"
+
+    def _print_And(self, expr):
+        return "(" + " and ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr):
+        return "(" + " or ".join(self._print(a) for a in expr.args) + ")"
+
+
+def _render_python(printer_factory, base_imports: str, prelude: str, extra: str = ""):
     def render(spec: Spec, funcs: list[Function], target: str) -> dict[str, str]:
-        printer = printer_factory()
+        imports = base_imports
+        scalar = target == "numpy" and any(f.expr.has(sp.Sum) for f in funcs)
+        printer = ScalarPrinter() if scalar else printer_factory()
         bodies = "\n\n".join(_python_body(printer, f, prelude) for f in funcs)
+        if "functools." in bodies:  # Min/Max of lags (non-Gaussian kernels)
+            imports = "import functools\n" + imports
+        if "math." in bodies:  # Catalan numbers as Γ quotients (nprnn)
+            imports = "import math\n" + imports
+        if "builtins." in bodies:  # finite sums
+            imports = "import builtins\n" + imports
         text = header(spec, funcs, target, "#") + f'"""Lag weights for {spec.describe()}."""\n{imports}{extra}\n\n' + bodies
         return {f"lag_weights_{target}.py": text}
     return render
@@ -158,6 +192,21 @@ class TorchCodePrinter(NumPyPrinter):
     def _print_Relational(self, expr):
         return f"({self._print(expr.lhs)} {expr.rel_op} {self._print(expr.rhs)})"
 
+    def _print_Max(self, expr, op="maximum"):
+        out = f"torch.as_tensor({self._print(expr.args[0])})"
+        for arg in expr.args[1:]:
+            out = f"torch.{op}({out}, torch.as_tensor({self._print(arg)}))"
+        return out
+
+    def _print_Min(self, expr):
+        return self._print_Max(expr, "minimum")
+
+    def _print_And(self, expr):
+        return "(" + " & ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Or(self, expr):
+        return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
+
 
 _TORCH_INPUTS = '''
 
@@ -178,7 +227,8 @@ def latex_align(funcs: list[Function], comments: bool = False) -> str:
     for f in funcs:
         lhs = {"lag_weights": r"\alpha_j", "initial_impulse_variance": r"n_x \operatorname{Var} L_j(0)",
                "lag_weight_ratio": r"\frac{\alpha_{j+1}}{\alpha_j}", "total_weight": r"\sum_j \alpha_j",
-               "mean_lag": r"\bar{j}"}.get(f.name, r"\alpha_j^{(%s)}" % f.name.rsplit("_", 1)[-1])
+               "mean_lag": r"\bar{j}", "lag_kernel": r"\Theta_{jk}", "moment": r"m(a, b)",
+               "initial_impulse_covariance": r"n_x \operatorname{Cov}(L_j(0), L_k(0))"}.get(f.name, r"\alpha_j^{(%s)}" % f.name.rsplit("_", 1)[-1])
         rows.append((f"% {f.doc}\n" if comments else "") + f"{lhs} &= {sp.latex(f.expr)}")
     return "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}\n"
 
@@ -203,10 +253,60 @@ TARGETS = {
 }
 
 
+def family_functions(spec: Spec) -> list[Function]:
+    """What every target emits for a non-Gaussian W: Θ_jk at every pair of lags, its diagonal α_j,
+    the initial covariance and the moment rule, with the family's parameters (the attractor's p)
+    as trailing arguments."""
+    from .lag_kernel import derive_lag_kernel, other_lag
+    from .moments import a, b, family_values
+
+    lk = derive_lag_kernel(spec)
+    if lk.general.has(sp.Function("mu"), sp.Function("muT")):
+        raise SpecError(f"{spec.family} moments are measured from {spec.init_params['file']}, not a closed rule: "
+                         "use `derive --format json --eval …` for the kernel's numbers")
+    extra = tuple(family_values(spec))
+    sigmas = LAG_SIGMAS + (tuple(S.rate[x] for x in spec.trained) if spec.symbolic_rates else ()) + extra
+    j, k = S.lag, other_lag
+    s = lk.first_lag
+
+    def at_every_lag(general, corner, lags):
+        pieces = []
+        if corner is not None:
+            pieces.append((corner, sp.And(*[sp.Eq(x, 0) for x in lags])))
+        if s:
+            pieces.append((0, sp.Or(*[x < s for x in lags])))
+        return sp.Piecewise(*pieces, (general, True)) if pieces else general
+
+    corner_diagonal = None if lk.corner is None else lk.corner
+    # m' (the second tangent's position) is not a name in code
+    names = {S.position_other: sp.Symbol("m2", integer=True, nonnegative=True)}
+    return [dataclasses.replace(f, expr=f.expr.xreplace(names)) for f in [
+        Function("lag_kernel", at_every_lag(lk.general, lk.corner, (j, k)), (j, k) + sigmas,
+                 "Θ_jk: Θ((x,k),(x',k')) = Σ_{j,j'} Θ_jj' x_{k-j} x'_{k'-j'} / n_x (n → ∞), for scalar lags j, k."),
+        Function("lag_weights", at_every_lag(lk.diagonal, corner_diagonal, (j,)), (j,) + sigmas,
+                 "α_j = Θ_jj, the kernel's weight on lag j."),
+        Function("initial_impulse_covariance", at_every_lag(lk.nngp, initial_corner(spec), (j, k)), (j, k) + sigmas,
+                 "n_x Cov(L_j(0), L_k(0)) of the initial impulse response."),
+        Function("moment", lk.moments[0], (a, b, S.sigma["W"]) + extra, "m(a, b) = τ(W^a (W^b)ᵀ) in the limit."),
+    ]]
+
+
+def initial_corner(spec: Spec):
+    from .lag_kernel import initial_covariance, specialize
+
+    return specialize(initial_covariance(spec, sp.Integer(0), sp.Integer(0)), spec) if spec.feedthrough else None
+
+
 def render(spec: Spec, target: str, derivation: Derivation | None = None) -> dict[str, str]:
     """File name → text for one target."""
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r} (choose {', '.join(TARGETS)})")
+    if spec.family != "gaussian":
+        funcs = family_functions(spec)
+        if target in ("c", "torch") and any(f.expr.has(sp.Sum) for f in funcs):
+            raise SpecError(f"the {spec.family} kernel keeps finite sums over positions, which are emitted as "
+                             "scalar numpy code only: use --target numpy (or latex)")
+        return TARGETS[target](spec, funcs, target)
     d = derive(spec) if derivation is None else derivation
     return TARGETS[target](spec, functions(d), target)
 

@@ -20,6 +20,8 @@ import hashlib
 import json
 from fractions import Fraction
 
+from .families import FamilyError, canonical, parse
+
 BLOCKS = ("W", "F", "C", "D")
 CONVENTIONS = ("A", "B")
 PARAMETERIZATIONS = ("ntk", "standard")
@@ -40,6 +42,8 @@ class Spec:
 
     rates: relative learning rate of each block, as exact decimal strings ("3", "0.5");
     blocks not listed have rate 1. With symbolic_rates the derivation keeps λ_X symbols.
+    init: the initializer family of W, "NAME[:key=value,…]" (`derivations.families`), stored in
+    canonical form with its defaults filled in.
     """
 
     param: str = "ntk"
@@ -48,8 +52,13 @@ class Spec:
     trained: tuple[str, ...] = BLOCKS
     rates: tuple[tuple[str, str], ...] = ()
     symbolic_rates: bool = False
+    init: str = "gaussian"
 
     def __post_init__(self):
+        try:
+            object.__setattr__(self, "init", canonical(*parse(self.init)))
+        except FamilyError as error:
+            raise SpecError(str(error)) from None
         if self.param not in PARAMETERIZATIONS:
             raise SpecError(f"unknown parameterization {self.param!r} (choose ntk or standard)")
         if self.convention not in CONVENTIONS:
@@ -95,12 +104,22 @@ class Spec:
         return Fraction(dict(self.rates).get(block, "1"))
 
     @property
+    def family(self) -> str:
+        """The initializer family's name."""
+        return self.init.partition(":")[0]
+
+    @property
+    def init_params(self) -> dict[str, str]:
+        """The family's parameters (defaults filled in; files with their content hash)."""
+        return dict(item.split("=", 1) for item in filter(None, self.init.partition(":")[2].split(",")))
+
+    @property
     def input_lag(self) -> int:
         """How many steps the input waits before entering the state: 0 (A) or 1 (B)."""
         return {"A": 0, "B": 1}[self.convention]
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "param": self.param,
             "convention": self.convention,
             "feedthrough": self.feedthrough,
@@ -108,6 +127,9 @@ class Spec:
             "rates": {b: dict(self.rates).get(b, "1") for b in self.trained},
             "symbolic_rates": self.symbolic_rates,
         }
+        if self.family != "gaussian":  # the Gaussian's dict (hashes, cache keys, generated headers) is as before
+            data["init"] = self.init
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Spec":
@@ -118,12 +140,14 @@ class Spec:
             trained=tuple(data["trained"]),
             rates=tuple((b, str(r)) for b, r in data.get("rates", {}).items()),
             symbolic_rates=bool(data.get("symbolic_rates", False)),
+            init=data.get("init", "gaussian"),
         )
 
     def describe(self) -> str:
         rates = ", ".join(f"λ_{b}={'λ_' + b if self.symbolic_rates else dict(self.rates).get(b, '1')}" for b in self.trained)
+        init = f", W from {self.init}" if self.family != "gaussian" else ""
         return (f"{self.param} parameterization, convention {self.convention}, "
-                f"feed-through {'on' if self.feedthrough else 'off'}, trained {','.join(self.trained)} ({rates})")
+                f"feed-through {'on' if self.feedthrough else 'off'}, trained {','.join(self.trained)} ({rates}){init}")
 
     def digest(self) -> str:
         """A short hash of the spec, for file names and caches."""

@@ -49,6 +49,10 @@ SIZES = {
 }
 
 
+# Every family whose lag kernel has a rule (empirical and spectral files reuse the measured path).
+INIT_FAMILIES = ("orthogonal", "identity", "nprnn", "spectral", "attractor:p=0.25")
+
+
 def wall_time(args: list[str], repeats: int) -> float:
     """Median wall time of a command in a fresh process."""
     times = []
@@ -68,7 +72,9 @@ def bench_cli(device_name: str, repeats: int = 5) -> list[dict]:
         for name, args in (("derive (default spec, json, --eval)", ["derive", "--format", "json", "--eval", "sigma_W=0.8"]),
                            ("derive (convention B, standard)", ["derive", "--convention", "B", "--param", "standard"]),
                            ("emit --target torch (default spec)", ["emit", "--target", "torch", "--out", out]),
-                           ("emit --target c (convention B)", ["emit", "--target", "c", "--convention", "B", "--out", out])):
+                           ("emit --target c (convention B)", ["emit", "--target", "c", "--convention", "B", "--out", out]),
+                           *((f"derive --init {init} --eval", ["derive", "--init", init, "--eval", "sigma_W=0.9"])
+                             for init in INIT_FAMILIES)):
             seconds = wall_time([python, "-m", "cli", *args], repeats)
             records.append({"name": name, "baseline": "python -c 'import sympy, numpy, click'",
                             "baseline_s": imports, "fast_s": seconds, "ratio": imports / seconds,
