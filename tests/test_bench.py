@@ -40,7 +40,8 @@ def test_write_bench(records, tmp_path):
 def test_cli_records_and_gpu_extras(monkeypatch):
     monkeypatch.setattr(bench, "wall_time", lambda args, repeats: 0.5 if "-m" in args else 0.25)
     cli = bench.bench_cli("CPU (test)", repeats=1)
-    assert len(cli) == 4 and all(r["passed"] and r["ratio"] == 0.5 for r in cli)
+    assert len(cli) == 4 + len(bench.INIT_FAMILIES) and all(r["passed"] and r["ratio"] == 0.5 for r in cli)
+    assert {f"derive --init {f} --eval" for f in bench.INIT_FAMILIES} <= {r["name"] for r in cli}
     peaks = {"name": "device peaks", "ratio": None, "device": "GPU", "matmul_flop_per_s": 5e13, "copy_bytes_per_s": 3e12}
     step = {**cli[0], "name": "training step", "fast_flop_per_s": 1e12, "fast_fraction_of_matmul_peak": 0.02,
             "fast_bytes_per_s": 1e12, "fast_fraction_of_copy_peak": 0.33}
