@@ -437,7 +437,7 @@ def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, in
 @click.option("--lazy-scale", type=float, default=1.0, show_default=True,
               help="Multiply the output by A and divide the loss by A² (lazy training).")
 @click.option("--kernel", type=click.Choice(["theory", "empirical"]), default="theory", show_default=True,
-              help="α_j of the scaled convolution: derived, or this network's tangent Gram diagonal.")
+              help="Lag kernel of the scaled convolution: derived (α_j for Gaussian W, full Θ_jk otherwise), or this network's tangent Gram.")
 @run_options
 def check_train(param, convention, feedthrough, trained, rates, symbolic_rates, init, teacher, width, sigma_w, steps,
                 samples, length, task, optimizer, lr, center, lazy_scale, kernel, sigma_f, sigma_c, sigma_d, device,

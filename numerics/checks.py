@@ -18,6 +18,7 @@ from derivations.spec import DEFAULT_SIGMAS, Spec
 from .device import resolve_device
 from .errors import NumericsError
 from .kernels.ntk_check import compute_ntk, ntk_cell, summarize_cells
+from .models.init import check_init
 from .pipeline import style as figures
 from .pipeline.cells import CellCache
 from .pipeline.runner import run_cells
@@ -31,6 +32,8 @@ def check_ntk(spec: Spec, widths: list[int], sigma_ws: list[float], lags: int, s
 
     error(n, σ_W) is the root mean square of α̂_j/α_j − 1 over lags and seeds; the kernel
     concentrates like n^{-1/2}, so its log-log slope against width should be about -1/2.
+    Off the Gaussian family (spec.init) every entry Θ̂_jk of the lag Gram is compared with the
+    derived `kernel_matrix` instead (`kernels.ntk_check.summarize_lag_kernel`).
     """
     if not widths or min(widths) < 1:
         raise NumericsError(f"widths must be positive integers, got {widths}")
@@ -40,6 +43,7 @@ def check_ntk(spec: Spec, widths: list[int], sigma_ws: list[float], lags: int, s
         raise NumericsError("every σ must be ≥ 0")
     if seeds < 2:
         raise NumericsError("at least 2 seeds are needed for a standard deviation")
+    check_init(spec, widths, sigma_ws)
     if scheduler is None:  # a bad device fails before any work; on a cluster the workers resolve it
         device = resolve_device(device).type
     cells = [ntk_cell(spec, w, sw, lags, r, sigmas=sigmas, seed=seed, dtype=dtype)
@@ -50,7 +54,10 @@ def check_ntk(spec: Spec, widths: list[int], sigma_ws: list[float], lags: int, s
 
 
 def ntk_figure(result: dict):
-    """Left: α̂_j/α_j per lag per width (one σ_W per line style). Right: error against width."""
+    """Left: α̂_j/α_j per lag per width (one σ_W per line style). Right: error against width.
+    Off the Gaussian family, `lag_kernel_figure`."""
+    if "entries" in result:
+        return lag_kernel_figure(result)
     rows = result["rows"]
     widths = sorted({r["width"] for r in rows})
     sigma_ws = sorted({r["sigma_w"] for r in rows})
@@ -85,6 +92,47 @@ def ntk_figure(result: dict):
     right.xaxis.set_minor_formatter(NullFormatter())
     right.set_xlabel("width $n$")
     right.set_ylabel(r"rms of $\hat\alpha_j/\alpha_j - 1$")
+    right.legend()
+    return fig
+
+
+def lag_kernel_figure(result: dict):
+    """Left: rows Θ_jk against k, theory (lines) and the largest width's mean ± standard error
+    (markers), at the first σ_W. Right: rms of (Θ̂_jk − Θ_jk)/√(Θ_jj Θ_kk) against width."""
+    entries = result["entries"]
+    widths = sorted({e["width"] for e in entries})
+    sigma_ws = sorted({e["sigma_w"] for e in entries})
+    top = [e for e in entries if e["width"] == widths[-1] and e["sigma_w"] == sigma_ws[0]]
+    value = {}
+    for e in top:  # the Gram is symmetric: fill both triangles
+        value[(e["lag"], e["other_lag"])] = value[(e["other_lag"], e["lag"])] = e
+    lags = max(e["other_lag"] for e in top) + 1
+    shown = sorted({min(lag, lags - 1) for lag in (0, 1, lags // 2, lags - 1)})
+    fig, axes = figures.figure(ncols=2)
+    left, right = axes[0]
+    for i, j in enumerate(shown):
+        ks = [k for k in range(lags) if (j, k) in value]
+        row = [value[(j, k)] for k in ks]
+        color = figures.PALETTE[i % 8]
+        left.plot(ks, [e["theta_theory"] for e in row], "-", color=color, lw=1, label=f"$j={j}$")
+        left.errorbar(ks, [e["theta_mean"] for e in row], yerr=[e["theta_standard_error"] for e in row],
+                      fmt=figures.MARKERS[i % len(figures.MARKERS)], color=color, ms=3, lw=0.8, capsize=0)
+    left.set_xlabel("lag $k$")
+    left.set_ylabel(rf"$\Theta_{{jk}}$ (lines: theory; markers: $n={widths[-1]}$)")
+    left.set_title(f"{result['init']}, $\\sigma_W={sigma_ws[0]:g}$", loc="right")
+    left.legend(ncols=2)
+    for k, sw in enumerate(sigma_ws):
+        err = [e["rms_relative_error"] for e in result["error"] if e["sigma_w"] == sw]
+        slope = result["slopes"][str(sw)]
+        right.loglog(widths, err, figures.MARKERS[k % len(figures.MARKERS)] + "-", color=figures.PALETTE[k % 8],
+                     label=rf"$\sigma_W={sw:g}$" + (f" (slope {slope:.2f})" if slope is not None else ""))
+    first = [e["rms_relative_error"] for e in result["error"] if e["sigma_w"] == sigma_ws[0]]
+    figures.width_guide(right, widths, widths[0], first[0])
+    right.set_xticks(widths, [str(w) for w in widths])
+    right.xaxis.set_minor_formatter(NullFormatter())
+    right.set_xlabel("width $n$")
+    right.set_ylabel(r"rms of $(\hat\Theta_{jk} - \Theta_{jk})/\sqrt{\Theta_{jj}\Theta_{kk}}$")
+    figures.plain_log_ticks(right)
     right.legend()
     return fig
 
@@ -128,6 +176,8 @@ def _verdict_lines(verdict: dict) -> list[str]:
 
 
 def ntk_text(rec: dict, path: Path) -> str:
+    if "entries" in rec:
+        return lag_kernel_text(rec, path)
     rows = rec["rows"]
     widths = sorted({r["width"] for r in rows})
     lines = [f"check ntk — {rec['environment']['device_name']}, {rec['inputs']['seeds']} seeds per cell",
@@ -149,6 +199,35 @@ def ntk_text(rec: dict, path: Path) -> str:
                  ", ".join(f"sigma_W={k}: {v:.3f}" if v is not None else f"sigma_W={k}: n/a" for k, v in rec["slopes"].items()))
     lines.append(f"\nverdict at n = {rec['verdict']['width']}: {'PASS' if rec['verdict']['passed'] else 'FAIL'}")
     lines += _verdict_lines(rec["verdict"])
+    lines.append(f"\nwritten: {path / 'result.json'}, {path / 'ntk.png'}, {path / 'ntk.pdf'}")
+    return "\n".join(lines)
+
+
+def lag_kernel_text(rec: dict, path: Path) -> str:
+    """Theory Θ_jk and the largest width's relative error per entry, rms error by width, slope, verdict."""
+    entries = rec["entries"]
+    widths = sorted({e["width"] for e in entries})
+    lines = [f"check ntk — {rec['environment']['device_name']}, {rec['inputs']['seeds']} seeds per cell, W from {rec['init']}",
+             "full lag kernel: relative error (mean Θ̂_jk − Θ_jk)/√(Θ_jj Θ_kk), in %, j ≤ k"]
+    for sw in sorted({e["sigma_w"] for e in entries}):
+        top = {(e["lag"], e["other_lag"]): e for e in entries if e["sigma_w"] == sw and e["width"] == widths[-1]}
+        lags = max(k for _, k in top) + 1
+        for title, cell in (("theory Θ_jk", lambda e: f"{e['theta_theory']:>8.4g}"),
+                            (f"relative error at n = {widths[-1]} (%)", lambda e: f"{100 * e['relative_error']:>8.2f}")):
+            lines.append(f"\nsigma_W = {sw:g}: {title}")
+            lines.append("j\\k".rjust(4) + " " + " ".join(f"{k:>8}" for k in range(lags)))
+            for j in range(lags):
+                lines.append(f"{j:>4} " + " ".join(cell(top[(j, k)]) if (j, k) in top else f"{'':>8}" for k in range(lags)))
+    lines.append("\nrms relative error by width:")
+    for e in rec["error"]:
+        lines.append(f"  n={e['width']:<6} sigma_W={e['sigma_w']:<5g} error {e['rms_relative_error']:.4f}")
+    lines.append("slope of log(error) vs log(width) (theory -1/2): " +
+                 ", ".join(f"sigma_W={k}: {v:.3f}" if v is not None else f"sigma_W={k}: n/a" for k, v in rec["slopes"].items()))
+    lines.append(f"\nverdict at n = {rec['verdict']['width']}: {'PASS' if rec['verdict']['passed'] else 'FAIL'}")
+    lines += _verdict_lines(rec["verdict"])
+    entry = rec["verdict"]["claims"]["entries_within_3_standard_errors_or_5_percent"]["entry"]
+    if entry:
+        lines.append(f"  (worst entry: sigma_W={entry[0]:g}, j={entry[1]}, k={entry[2]})")
     lines.append(f"\nwritten: {path / 'result.json'}, {path / 'ntk.png'}, {path / 'ntk.pdf'}")
     return "\n".join(lines)
 

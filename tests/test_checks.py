@@ -135,3 +135,28 @@ def test_doubtful_runs_warn(tmp_path):
                  "--device", "cpu", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert "rnnmemory: warning: σ_W = 5 makes the lag weights grow" in result.stderr
+
+
+def test_check_ntk_full_lag_kernel_of_a_family(monkeypatch, tmp_path):
+    """Off the Gaussian every entry Θ̂_jk is checked against `kernel_matrix`. For W = g·I all entries
+    move together with ‖F‖² and ‖C‖², so a seed is nearly one sample: the error's slope from two widths
+    has a standard deviation of about 0.33 at 6 seeds and 0.057 at 150 (bootstrap over 600 networks),
+    hence 150 seeds for a verdict that holds. Negative control: off-diagonals scaled by 0.9 fail."""
+    result = checks.check_ntk(Spec(init="identity"), [256, 1024], [0.8], 6, 150, tmp_path, device="cpu")
+    assert result["verdict"]["passed"], result["verdict"]
+    assert len(result["entries"]) == 2 * 6 * 7 // 2 and result["init"] == "identity"
+    from derivations import lag_kernel
+
+    real = lag_kernel.kernel_matrix
+
+    def wrong(spec, lags, sigmas):
+        out = real(spec, lags, sigmas)
+        kernel = out["kernel"]
+        return {**out, "kernel": 0.9 * kernel + 0.1 * np.diag(np.diagonal(kernel))}
+
+    monkeypatch.setattr(lag_kernel, "kernel_matrix", wrong)
+    wrong_result = checks.check_ntk(Spec(init="identity"), [256, 1024], [0.8], 6, 150, tmp_path, device="cpu")  # cached cells
+    assert not wrong_result["verdict"]["claims"]["entries_within_3_standard_errors_or_5_percent"]["passed"]
+    text = checks.ntk_text({**wrong_result, "environment": {"device_name": "cpu"}, "inputs": {"seeds": 150}}, tmp_path)
+    assert "FAIL  entries within 3 standard errors or 5 percent" in text and "worst entry" in text
+    checks.figures.close(checks.ntk_figure(result))

@@ -5,6 +5,10 @@ tangent Gram of its Markov parameters) and its largest relative cross-lag entry.
 turns the cells of a sweep over width and σ_W into ratios α̂_j/α_j, the rms error per width, its
 log–log slope against width (the kernel concentrates like n^{-1/2}) and a verdict. `check ntk`
 and figures F1 and F2 read the same cells.
+
+Off the Gaussian family the derived kernel has cross-lag terms (`derivations.lag_kernel`), so a
+cell also keeps the network's whole lag Gram Θ̂_jk and `summarize_lag_kernel` compares every
+entry with `kernel_matrix`.
 """
 from __future__ import annotations
 
@@ -41,33 +45,39 @@ def ntk_model_seed(seed: int, width: int, sigma_w: float, replicate: int) -> int
 
 
 def ntk_replicate(spec: Spec, width: int, sigmas: dict, lags: int, model_seed: int, *, device="cpu",
-                  dtype="float64") -> tuple[np.ndarray, float]:
-    """One random network's lag weights α̂_j (j < lags) and its largest relative cross term."""
+                  dtype="float64") -> dict:
+    """One random network's cell result: its lag weights α̂_j (j < lags) and largest relative cross
+    term, and for a non-Gaussian family the whole lag Gram Θ̂_jk (its theory is not diagonal)."""
     model = LinearRNN(spec, width, sigmas=sigmas, dtype=resolve_dtype(dtype), device=resolve_device(device),
                       seed=model_seed)
     gram = structured_tangent_gram(model, lags)
-    return gram_diagonal(gram).cpu().double().numpy(), largest_cross_term(gram)
+    result = {"alpha": gram_diagonal(gram).cpu().double().numpy().tolist(), "largest_cross_term": largest_cross_term(gram)}
+    if spec.family != "gaussian":  # the Gaussian's cells stay as they were (F1, F2 read them)
+        result["gram"] = gram.reshape(lags, lags).cpu().double().numpy().tolist()
+    return result
 
 
 def compute_ntk(cells: list, device: str) -> list:
-    """Cells of kind 'ntk': α̂_j and the largest cross term of each network."""
-    out = []
-    for c in cells:
-        sigmas = {"W": c["sigma_w"], **c["sigmas"]}
-        alpha, cross = ntk_replicate(Spec.from_dict(c["spec"]), c["width"], sigmas, c["lags"],
-                                     ntk_model_seed(c["seed"], c["width"], c["sigma_w"], c["replicate"]),
-                                     device=device, dtype=c["dtype"])
-        out.append({"alpha": alpha.tolist(), "largest_cross_term": cross})
-    return out
+    """Cells of kind 'ntk': α̂_j and the largest cross term of each network (and Θ̂_jk off the Gaussian)."""
+    return [ntk_replicate(Spec.from_dict(c["spec"]), c["width"], {"W": c["sigma_w"], **c["sigmas"]}, c["lags"],
+                          ntk_model_seed(c["seed"], c["width"], c["sigma_w"], c["replicate"]),
+                          device=device, dtype=c["dtype"]) for c in cells]
 
 
 def summarize_cells(cells: list, results: list) -> dict:
-    """`summarize_ntk` of computed 'ntk' cells of one spec and one σ_F, σ_C, σ_D."""
+    """`summarize_ntk` (Gaussian) or `summarize_lag_kernel` (other families) of computed 'ntk'
+    cells of one spec and one σ_F, σ_C, σ_D."""
+    spec = Spec.from_dict(cells[0]["spec"])
+    if spec.family != "gaussian":
+        grams = {}
+        for cell, result in zip(cells, results):
+            grams.setdefault((cell["width"], cell["sigma_w"]), []).append(np.array(result["gram"]))
+        return summarize_lag_kernel(spec, grams, cells[0]["sigmas"])
     estimates, cross = {}, {}
     for cell, result in zip(cells, results):
         estimates.setdefault((cell["width"], cell["sigma_w"]), []).append(np.array(result["alpha"]))
         cross.setdefault((cell["width"], cell["sigma_w"]), []).append(result["largest_cross_term"])
-    return summarize_ntk(Spec.from_dict(cells[0]["spec"]), estimates, cross, cells[0]["sigmas"])
+    return summarize_ntk(spec, estimates, cross, cells[0]["sigmas"])
 
 
 def summarize_ntk(spec: Spec, estimates: dict, cross: dict, other_sigmas: dict) -> dict:
@@ -133,4 +143,71 @@ def ntk_verdict(rows: list[dict], slopes: dict, width: int, seeds: int) -> dict:
         worst = max(finite_slopes, key=lambda s: abs(s - SLOPE))
         claims["error_slope_near_minus_half"] = {"worst": worst, "tolerance": SLOPE_TOLERANCE,
                                                  "passed": abs(worst - SLOPE) <= SLOPE_TOLERANCE}
+    return {"width": width, "claims": claims, "passed": all(c["passed"] for c in claims.values())}
+
+
+def summarize_lag_kernel(spec: Spec, grams: dict, other_sigmas: dict) -> dict:
+    """Entries, errors, slopes and verdict of the full lag Gram against `kernel_matrix`.
+
+    grams[(width, σ_W)]: one Θ̂ (lags, lags) per replicate. Each entry j ≤ k (the Gram is symmetric)
+    is compared as (Θ̂_jk − Θ_jk)/√(Θ_jj Θ_kk), relative to the diagonal because an off-diagonal
+    Θ_jk may be 0; entries whose scale is 0 carry no kernel and are left out. error(n, σ_W) is
+    the rms of that over entries and seeds; like every entry it concentrates like n^{-1/2}.
+    """
+    # SymPy: imported here, in the main process, never in a cell's worker
+    from derivations.lag_kernel import kernel_matrix
+
+    widths = sorted({w for w, _ in grams})
+    sigma_ws = sorted({sw for _, sw in grams})
+    entries, errors = [], {}
+    for sw in sigma_ws:
+        lags = len(grams[(widths[0], sw)][0])
+        theory = kernel_matrix(spec, lags, {"W": sw, **other_sigmas})["kernel"]
+        diagonal = np.clip(np.diagonal(theory), 0, None)
+        scale = np.sqrt(np.outer(diagonal, diagonal))
+        upper = np.triu(np.ones((lags, lags), bool)) & (scale > 0)
+        for width in widths:
+            found = np.array(grams[(width, sw)])
+            relative = (found - theory)[:, upper] / scale[upper]
+            errors[(width, sw)] = float(np.sqrt(np.mean(relative ** 2)))
+            mean, se = found.mean(0), found.std(0, ddof=1) / np.sqrt(found.shape[0])
+            for j, k in zip(*np.nonzero(upper)):
+                entries.append({
+                    "width": width, "sigma_w": sw, "lag": int(j), "other_lag": int(k),
+                    "theta_theory": float(theory[j, k]), "theta_mean": float(mean[j, k]),
+                    "theta_standard_error": float(se[j, k]),
+                    "relative_error": float((mean[j, k] - theory[j, k]) / scale[j, k]),
+                })
+    if not entries:
+        raise NumericsError("every derived Θ_jj is 0 at these σ's (σ_F = σ_C = σ_D = 0?): there is no kernel to compare")
+    slopes = {str(sw): loglog_slope(widths, [errors[(w, sw)] for w in widths]) for sw in sigma_ws}
+    return {
+        "init": spec.init,
+        "entries": entries,
+        "error": [{"width": w, "sigma_w": sw, "rms_relative_error": errors[(w, sw)]} for w in widths for sw in sigma_ws],
+        "slopes": slopes,
+        "verdict": lag_kernel_verdict(entries, slopes, max(widths)),
+    }
+
+
+def lag_kernel_verdict(entries: list[dict], slopes: dict, width: int) -> dict:
+    """At the largest width every entry within 3 standard errors of theory or within 5% of
+    √(Θ_jj Θ_kk) (worst: the largest share of its tolerance, the smaller of the two, any entry
+    uses; 1 passes), and the error's slope against width near −1/2."""
+    top = [e for e in entries if e["width"] == width]
+
+    def share(e):  # an entry passes if within 3 standard errors or within 5%: the smaller share of the two
+        z = abs(e["theta_mean"] - e["theta_theory"]) / e["theta_standard_error"] if e["theta_standard_error"] > 0 else 0.0
+        return min(z / RATIO_STANDARD_ERRORS, abs(e["relative_error"]) / RATIO_RELATIVE)
+
+    worst = max(top, key=share)
+    claims = {"entries_within_3_standard_errors_or_5_percent": {
+        "worst": share(worst), "tolerance": 1.0, "passed": share(worst) <= 1.0,
+        "entry": [worst["sigma_w"], worst["lag"], worst["other_lag"]],
+        "worst_relative_error": max(abs(e["relative_error"]) for e in top)}}
+    finite_slopes = [s for s in slopes.values() if s is not None]
+    if finite_slopes:
+        worst_slope = max(finite_slopes, key=lambda s: abs(s - SLOPE))
+        claims["error_slope_near_minus_half"] = {"worst": worst_slope, "tolerance": SLOPE_TOLERANCE,
+                                                 "passed": abs(worst_slope - SLOPE) <= SLOPE_TOLERANCE}
     return {"width": width, "claims": claims, "passed": all(c["passed"] for c in claims.values())}

@@ -19,6 +19,7 @@ from torch import nn
 from derivations.spec import BLOCKS, DEFAULT_SIGMAS, FAN_IN, Spec
 
 from ..errors import NumericsError
+from .init import recurrent_tilde
 
 # Rough machine constants for the cost model that picks the Krylov block size: seconds per
 # operation launched from Python, memory bandwidth in bytes/s, and the float64 flop/s that thin
@@ -230,9 +231,9 @@ def check_width(width: int) -> None:
 class LinearRNN(nn.Module):
     """h_k = W h_{k-1} + F x_{k - input_lag}, ŷ_k = C h_k (+ D x_k), h_{-1} = 0.
 
-    Holds the spec's parameters: tilde matrices (iid N(0, 1)) in the ntk parameterization, whose
-    effective matrices are σ_X X̃ / √fan_in; raw matrices with variance σ_X² / fan_in in the standard
-    one. Trained blocks are parameters, frozen blocks buffers. Weights are drawn on the CPU in
+    Holds the spec's parameters: tilde matrices (iid N(0, 1); W̃ from the spec's initializer family,
+    `models.init`) in the ntk parameterization, whose effective matrices are σ_X X̃ / √fan_in; raw
+    matrices σ_X X̃ / √fan_in in the standard one. Trained blocks are parameters, frozen blocks buffers. Weights are drawn on the CPU in
     float64 from `seed` and then moved, so a seed gives the same network on every device.
 
     Learning rates (`rate_factor`, used by `param_groups` and the tangent Gram): block X moves at
@@ -261,7 +262,10 @@ class LinearRNN(nn.Module):
         self.multiplier, self.rate_factor = {}, {}
         for block in spec.blocks:  # fixed draw order: the seed fixes every block
             scale = self.sigmas[block] / math.sqrt(fan_in[FAN_IN[block]])
-            entries = torch.randn(shapes[block], generator=generator, dtype=torch.float64)
+            if block == "W":  # the spec's family; the Gaussian's tilde entries are plain torch.randn
+                entries = recurrent_tilde(spec, width, generator, sigma_w=self.sigmas["W"])
+            else:
+                entries = torch.randn(shapes[block], generator=generator, dtype=torch.float64)
             if spec.param == "ntk":
                 self.multiplier[block] = scale
             else:

@@ -2,8 +2,11 @@
 
 Three trainers see the same problem, the same step size and the same initial function:
   rnn           a `LinearRNN`, trained by the one loop (`train.loop`);
-  convolution   its `ScaledConvolution` (the impulse response with per-lag rate α_j), the same loop;
+  convolution   its `ScaledConvolution` (the impulse response under the lag kernel), the same loop;
   closed_form   `kernel_gradient_descent`, the exact gradient-descent trajectory of the convolution.
+
+The lag kernel is diag(α_j) for Gaussian W and the full Θ_jk for the other initializer families
+(`Spec.init`), whose wide limit couples the lags.
 
 `compare_training(problem, config)` is the one entry point, for any `Problem` (the sunspot
 windows, a user's data) or a `WhiteNoise` description, whose problem is drawn from the run's data
@@ -26,7 +29,7 @@ from ..data.problem import Problem, WhiteNoise, split_seed, stack_problems
 from ..device import resolve_device, resolve_dtype
 from ..errors import NumericsError, TrainingDiverged
 from ..kernels.empirical import gram_diagonal, largest_cross_term, structured_tangent_gram
-from ..kernels.theory import kernel_gradient_descent, theory_lag_weights, theory_step
+from ..kernels.theory import kernel_gradient_descent, theory_lag_kernel, theory_lag_weights, theory_step
 from ..models.convolution import ScaledConvolution
 from ..models.linear import LinearRNN
 from .loop import OPTIMIZERS, member_curves, stable_lr, train_members
@@ -49,9 +52,11 @@ class Comparison:
     lr: a step size; 'auto', N/λ_max of the larger of the network's and the convolution's kernels;
     or 'theory', the automatic step of the infinite-width kernel alone (`theory_step`), which is the
     same at every width, so that sweeps over width share one clock.
-    kernel: where the convolution's α_j come from, 'theory' (the generated code) or 'empirical'
-    (the diagonal of this network's tangent Gram at initialization). The closed form is gradient
-    descent's trajectory; with sgd or adam it is still the gd prediction.
+    kernel: where the convolution's kernel comes from, 'theory' (the derived one) or 'empirical'
+    (this network's tangent Gram at initialization). For Gaussian W it is the diagonal α_j (the
+    generated code, or the Gram's diagonal); for other families of W the full lag kernel Θ_jk
+    (`theory_lag_kernel`, or the Gram's lag × lag block averaged over output and input entries).
+    The closed form is gradient descent's trajectory; with sgd or adam it is still the gd prediction.
     """
 
     width: int
@@ -118,12 +123,18 @@ class _Member:
     rnn: LinearRNN
     rnn_gram: torch.Tensor
     empirical: torch.Tensor
-    alpha: torch.Tensor
+    alpha: torch.Tensor  # α_j (lags,), or Θ (lags, lags) for non-Gaussian W
     initial: torch.Tensor
     lr: float
     start: torch.Tensor
     closed: torch.Tensor
     batch_seed: int
+
+
+def lag_gram(gram: torch.Tensor) -> torch.Tensor:
+    """The lag × lag block of a tangent Gram, G[j, a, c, k, a, c] averaged over the (a, c) entries:
+    the finite-width estimate of Θ_jk (its diagonal is `gram_diagonal`)."""
+    return torch.einsum("jackac->jk", gram) / gram.shape[1:3].numel()
 
 
 def _problem(source: Source, config: Comparison) -> Problem:
@@ -142,8 +153,12 @@ def _prepare(source: Source, config: Comparison) -> _Member:
                     seed=seeds.model)
     rnn_gram = structured_tangent_gram(rnn, lags)
     empirical = gram_diagonal(rnn_gram)
-    theory = torch.as_tensor(theory_lag_weights(config.spec, lags, config.sigmas)).to(empirical)
-    alpha = empirical if config.kernel == "empirical" else theory
+    if config.spec.family == "gaussian":
+        theory = torch.as_tensor(theory_lag_weights(config.spec, lags, config.sigmas)).to(empirical)
+        alpha = empirical if config.kernel == "empirical" else theory
+    else:  # the wide limit couples the lags: the full lag kernel
+        theory = torch.as_tensor(theory_lag_kernel(config.spec, lags, config.sigmas)).to(empirical)
+        alpha = lag_gram(rnn_gram) if config.kernel == "empirical" else theory
     initial = rnn.markov_parameters(lags).detach()
     if config.lr == "auto":
         lr = stable_lr(problem.X, [rnn_gram, ScaledConvolution(alpha, initial).tangent_gram(lags)], config.optimizer)
@@ -205,8 +220,9 @@ def _result(member: _Member, runs: dict, steps: int) -> dict:
         "step": list(range(steps + 1)),
         **{name: runs[name] for name in ("closed_form", "convolution", "rnn")},
         "deviation": deviation,
-        "lag_weights": flat(member.alpha),
+        "lag_weights": flat(member.alpha if member.alpha.dim() == 1 else member.alpha.diagonal()),
         "empirical_lag_weights": flat(member.empirical),
+        **({} if member.alpha.dim() == 1 else {"lag_kernel": member.alpha.tolist()}),
         "largest_cross_term": largest_cross_term(member.rnn_gram),
         "response": {"teacher": flat(member.problem.teacher), "initial": flat(member.start), "rnn": flat(L_rnn[-1]),
                      "convolution": flat(L_conv[-1]), "closed_form": flat(closed[-1])},
@@ -234,7 +250,7 @@ def meaningful(source: Source, config: Comparison) -> list[str]:
         return []
     growth = float(alpha[weighted].max() / alpha[weighted[0]])
     said = (f"σ_W = {config.sigma_w:g} makes the lag weights grow {growth:.1e}-fold from lag {weighted[0]} to their "
-            f"largest over {lags} lags (like σ_W^(2j))")
+            f"largest over {lags} lags (like σ_W^(2j) for Gaussian W)")
     if not np.isfinite(growth) or growth > REFUSE_GROWTH:
         raise NumericsError(f"{said}: a step stable for the long lags freezes the short ones and the initial "
                             "function is astronomically large, so the run would mean nothing; use σ_W near or "
