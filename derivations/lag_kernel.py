@@ -5,7 +5,9 @@ Gram of the Markov parameters L_j and L_k, with no assumption that it is diagona
 those of `kernel.derive` (words → tangents → inner products → infinite-width rules), except that
 the normalized traces of W-powers stay undetermined functions, m(p, r) = τ(W^p (W^r)ᵀ) on the
 output side (through C) and m′(p, r) = τ((W^p)ᵀ W^r) on the input side (through F), and the
-positions of dW in the two tangents are summed independently (no delta to contract). Then each
+positions of dW in the two tangents are summed independently (no delta to contract). (For every
+matrix the two tables coincide, tr(AᵀB) = tr(ABᵀ) = ⟨A, B⟩_F; they are kept apart because each
+comes from its own side of the tangent, and every rule returns the pair.) Then each
 family's limit rule (`moments`) is substituted and SymPy evaluates the sums where it can.
 
 Every block's contribution is a `Term`: a derived coefficient times a moment on each side, summed

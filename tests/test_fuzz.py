@@ -288,6 +288,30 @@ def test_train_blocks(trained, feedthrough, convention, param):
           + ([] if feedthrough else ["--no-feedthrough"]))
 
 
+INITS = TMP / "inits"
+INITS.mkdir()
+np.save(INITS / "square.npy", np.eye(3) * 0.5)
+np.save(INITS / "rect.npy", np.ones((2, 3)))
+np.save(INITS / "eigs.npy", np.array([0.5, 0.3 + 0.4j]))
+np.save(INITS / "big.npy", np.array([1.5, 0.2]))
+(INITS / "text.npy").write_text("not numpy")
+init_value = st.one_of(st.sampled_from(["0", "1", "0.25", "-1", "2", "nan", "inf", "1e300", "", "disk", "ring", "x"]
+                                       + [str(INITS / f) for f in ("square.npy", "rect.npy", "eigs.npy", "big.npy",
+                                                                   "text.npy", "none.npy")]), junk(4))
+init_item = st.tuples(st.sampled_from(["p", "phase", "modulus", "file", "sha256", "g", "P", ""]), init_value).map("=".join)
+init_strings = st.one_of(
+    st.tuples(st.sampled_from(["gaussian", "orthogonal", "identity", "nprnn", "spectral", "attractor", "empirical",
+                               "Identity", "", "foo"]), st.lists(st.one_of(init_item, init_value), max_size=3))
+    .map(lambda t: t[0] + (":" + ",".join(t[1]) if t[1] else "")),
+    junk(12))
+
+
+@fuzz_settings(60)
+@given(init=init_strings, sigma_w=st.sampled_from(["0", "0.5", "1", "3"]), fmt=st.sampled_from(["text", "json"]))
+def test_init_strings(init, sigma_w, fmt):
+    check(DERIVE + ["--init", init, "--eval", f"sigma_W={sigma_w}", "--lags", "0:4", "--format", fmt])
+
+
 # ---------------------------------------------------------------------------------------------
 # check train --teacher
 

@@ -3,7 +3,15 @@ an `Experiment` plus one line here; the CLI (`figure NAME`, `reproduce`) and the
 from __future__ import annotations
 
 from ..errors import NumericsError
-from ..experiments.linear import bias_variance, curves, kernel, regime, sunspots
+from ..experiments.linear import (
+    bias_variance,
+    curves,
+    init_training,
+    kernel,
+    lag_kernels,
+    regime,
+    sunspots,
+)
 from .experiment import Experiment, Kind
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
@@ -14,6 +22,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     bias_variance.F5,
     sunspots.F6,
     regime.F7,
+    lag_kernels.F8,
+    init_training.F9,
 )}
 PAPERS = {"linear": "Implicit bias of linear RNNs"}
 

@@ -2,14 +2,16 @@
 
 A training cell (kind 'train') is one `compare_training` run on a white-noise problem. Its inputs
 keep the flat layout of earlier versions (so cached cells keep their keys): the fields of
-`WhiteNoise` and of `Comparison` side by side. Every run of a figure uses lr 'theory', the
-automatic step of the infinite-width kernel, so that widths and theory share one clock.
+`WhiteNoise` and of `Comparison` side by side; a spec with another initializer family of W
+(`Spec.init`) adds `init` to the cell's spec, so the Gaussian's cells are as before. Every run of
+a figure uses lr 'theory', the automatic step of the infinite-width kernel, so that widths and
+theory share one clock.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from derivations.spec import DEFAULT, DEFAULT_SIGMAS
+from derivations.spec import DEFAULT, DEFAULT_SIGMAS, Spec
 
 from ...data.problem import WhiteNoise
 from ...errors import TrainingDiverged
@@ -25,8 +27,8 @@ def sigmas(sigma_w: float) -> dict:
 
 
 def training_cell(*, teacher: str, width: int, sigma_w: float, length: int, samples: int, steps: int, center: bool,
-                  seed: int, dtype: str = "float64") -> dict:
-    config = {"teacher": teacher, "width": width, "spec": SPEC.to_dict(), "sigma_w": sigma_w,
+                  seed: int, dtype: str = "float64", spec: Spec = SPEC) -> dict:
+    config = {"teacher": teacher, "width": width, "spec": spec.to_dict(), "sigma_w": sigma_w,
               "sigma_f": DEFAULT_SIGMAS["F"], "sigma_c": DEFAULT_SIGMAS["C"], "sigma_d": DEFAULT_SIGMAS["D"],
               "steps": steps, "samples": samples, "length": length, "task": "seq2one", "optimizer": "gd",
               "lr": "theory", "center": center, "test_samples": 500, "dtype": dtype, "seed": seed}
