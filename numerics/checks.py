@@ -81,18 +81,7 @@ def ntk_figure(result: dict):
             handles.append(Line2D([], [], ls="", marker=markers[k % len(markers)], color="0.35", ms=4))
             labels.append(rf"$\sigma_W={sw:g}$")
     left.legend(handles, labels, ncols=2)
-    for k, sw in enumerate(sigma_ws):
-        err = [e["rms_relative_error"] for e in result["error"] if e["sigma_w"] == sw]
-        slope = result["slopes"][str(sw)]
-        right.loglog(widths, err, markers[k % len(markers)] + "-", color=figures.PALETTE[k % 8],
-                     label=rf"$\sigma_W={sw:g}$" + (f" (slope {slope:.2f})" if slope is not None else ""))
-    first = [e["rms_relative_error"] for e in result["error"] if e["sigma_w"] == sigma_ws[0]]
-    figures.width_guide(right, widths, widths[0], first[0])
-    right.set_xticks(widths, [str(w) for w in widths])
-    right.xaxis.set_minor_formatter(NullFormatter())
-    right.set_xlabel("width $n$")
-    right.set_ylabel(r"rms of $\hat\alpha_j/\alpha_j - 1$")
-    right.legend()
+    _error_panel(right, result, widths, sigma_ws, r"rms of $\hat\alpha_j/\alpha_j - 1$")
     return fig
 
 
@@ -121,20 +110,25 @@ def lag_kernel_figure(result: dict):
     left.set_ylabel(rf"$\Theta_{{jk}}$ (lines: theory; markers: $n={widths[-1]}$)")
     left.set_title(f"{result['init']}, $\\sigma_W={sigma_ws[0]:g}$", loc="right")
     left.legend(ncols=2)
+    _error_panel(right, result, widths, sigma_ws, r"rms of $(\hat\Theta_{jk} - \Theta_{jk})/\sqrt{\Theta_{jj}\Theta_{kk}}$")
+    return fig
+
+
+def _error_panel(ax, result: dict, widths: list, sigma_ws: list, ylabel: str) -> None:
+    """The rms error against width per σ_W, with its slope and the n^{-1/2} guide."""
     for k, sw in enumerate(sigma_ws):
         err = [e["rms_relative_error"] for e in result["error"] if e["sigma_w"] == sw]
         slope = result["slopes"][str(sw)]
-        right.loglog(widths, err, figures.MARKERS[k % len(figures.MARKERS)] + "-", color=figures.PALETTE[k % 8],
-                     label=rf"$\sigma_W={sw:g}$" + (f" (slope {slope:.2f})" if slope is not None else ""))
+        ax.loglog(widths, err, figures.MARKERS[k % len(figures.MARKERS)] + "-", color=figures.PALETTE[k % 8],
+                  label=rf"$\sigma_W={sw:g}$" + (f" (slope {slope:.2f})" if slope is not None else ""))
     first = [e["rms_relative_error"] for e in result["error"] if e["sigma_w"] == sigma_ws[0]]
-    figures.width_guide(right, widths, widths[0], first[0])
-    right.set_xticks(widths, [str(w) for w in widths])
-    right.xaxis.set_minor_formatter(NullFormatter())
-    right.set_xlabel("width $n$")
-    right.set_ylabel(r"rms of $(\hat\Theta_{jk} - \Theta_{jk})/\sqrt{\Theta_{jj}\Theta_{kk}}$")
-    figures.plain_log_ticks(right)
-    right.legend()
-    return fig
+    figures.width_guide(ax, widths, widths[0], first[0])
+    ax.set_xticks(widths, [str(w) for w in widths])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("width $n$")
+    ax.set_ylabel(ylabel)
+    figures.plain_log_ticks(ax)
+    ax.legend()
 
 
 def train_figures(result: dict) -> dict:
