@@ -61,3 +61,24 @@ def memory_half_life(spec: Spec, sigma_w: float, horizon: int = 10_000) -> int |
         if float(f(step)) <= start / 2:
             return step
     return None
+
+
+a = sp.Symbol("a", real=True)  # a unit's pre-activation
+norm_w = sp.Symbol("s", positive=True)  # ‖W‖₂, the largest singular value
+ACTIVATIONS = {"tanh": sp.tanh(a), "relu": sp.Max(a, 0), "identity": a}
+
+
+def activation_slope_sup(name: str) -> sp.Expr:
+    """sup_a φ′(a): the most a step's diag(φ′(a_t)) can pass on (tanh: 1, at a = 0; ReLU: 1 for a > 0)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r} (choose {', '.join(ACTIVATIONS)})")
+    slope = sp.diff(ACTIVATIONS[name], a).rewrite(sp.Piecewise)
+    pieces = [e for e, _ in slope.args] if isinstance(slope, sp.Piecewise) else [slope]  # sup over every piece
+    return sp.Max(*[sp.maximum(e, a) if e.has(a) else e for e in pieces])
+
+
+def activation_gain_bound(name: str) -> sp.Expr:
+    """‖∂h_t/∂h_{t−k}‖ = ‖Π_s diag(φ′(a_s)) W‖ ≤ (sup φ′)^k ‖W‖₂^k: the activation never adds gain
+    (sup φ′ = 1 for tanh and ReLU), it only removes it where units saturate (tanh) or are off (ReLU).
+    The modal gains r^k of W are not a bound here: diag(φ′) changes the eigenbasis every step."""
+    return (activation_slope_sup(name) * norm_w) ** k

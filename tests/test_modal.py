@@ -66,3 +66,18 @@ def test_memory_function_is_the_energy_an_input_keeps(init, normal):
         tolerance = 5 / np.sqrt(64 * n) + 3 * (steps + 1) / n + 4 * moduli
         assert measured == pytest.approx(float(f(steps)), rel=tolerance)
         state = W @ state
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu"])
+def test_activation_never_adds_gain(name):
+    assert modal.activation_slope_sup(name) == 1
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((20, 20)) * 1.3 / np.sqrt(20)
+    phi_prime = {"tanh": lambda x: 1 - np.tanh(x) ** 2, "relu": lambda x: (x > 0).astype(float)}[name]
+    h, J = rng.standard_normal(20), np.eye(20)
+    bound = sp.lambdify((modal.k, modal.norm_w), modal.activation_gain_bound(name))
+    for steps in range(1, 15):
+        pre = W @ h + rng.standard_normal(20)
+        J = np.diag(phi_prime(pre)) @ W @ J
+        h = np.tanh(pre) if name == "tanh" else np.maximum(pre, 0)
+        assert np.linalg.norm(J, 2) <= bound(steps, np.linalg.norm(W, 2)) * (1 + 1e-12)
