@@ -527,6 +527,38 @@ def reproduce(scale, out, device, jobs, scheduler):
         click.echo(path)
 
 
+@main.group()
+def eigen():
+    """The eigen view of paper 2: spectra of recurrent modules and their initializers."""
+
+
+@eigen.command("spectrum")
+@click.option("--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True)
+@click.option("--init", "init_name", type=click.Choice(["xavier", "kaiming", "orthogonal", "identity", "nprnn",
+                                                        "spectral"]), default="orthogonal", show_default=True,
+              help="Initializer applied to every gate block of weight_hh.")
+@click.option("--hidden", type=click.IntRange(1, 4096), default=64, show_default=True)
+@click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write into.")
+@click.option("--force", is_flag=True, help="Overwrite an existing result.")
+def eigen_spectrum(cell, init_name, hidden, seed, out, force):
+    """Eigenvalues of a freshly initialized torch RNN/LSTM/GRU on the unit disk: every gate block,
+    and for a gated cell the Jacobian of its step at the origin (derived in derivations/gated.py).
+
+    Example: rnnmemory eigen spectrum --cell gru --init orthogonal --hidden 64 --out results/spectrum
+    """
+    from numerics import io
+    from numerics.eigen.spectrum import fresh_spectrum
+
+    results = io.ResultDir(out, force)
+    data, fig = fresh_spectrum(cell, init_name, hidden, seed)
+    record = io.record("eigen spectrum", None, {"cell": cell, "init": init_name, "hidden": hidden}, "cpu",
+                       seed, data)
+    results.write_result(record)
+    for path in [results.path / "result.json", *results.save_figure(fig, "spectrum")]:
+        click.echo(str(path))
+
+
 @main.command()
 @click.argument("name", required=False)
 @click.option("--list", "listing", is_flag=True, help="List the figures the registry knows and exit.")

@@ -85,13 +85,17 @@ def load_matrix(path: str) -> np.ndarray:
 
 
 def load_spectrum(path: str) -> np.ndarray:
-    """The eigenvalues of a `spectral:file=…` init, closed under conjugation (complex ones are
-    counted with their conjugates, as a real matrix has them)."""
+    """The eigenvalues of a `spectral:file=…` init, closed under conjugation: a file that already
+    is (a real matrix's np.linalg.eigvals) is taken as it is; otherwise every complex value gets its
+    conjugate, as a real matrix has them."""
     values = _load("spectral", path)
     if values.ndim != 1 or values.size == 0:
         raise FamilyError(f"spectral: {path} must hold a vector of eigenvalues, got shape {values.shape}")
     values = values.astype(complex)
-    complex_part = values[np.abs(values.imag) > 0]
+    upper, lower = values[values.imag > 0], values[values.imag < 0]
+    if len(upper) == len(lower) and np.allclose(np.sort_complex(upper), np.sort_complex(lower.conj())):
+        return values  # already closed (np.linalg.eigvals of a real matrix): counted as given
+    complex_part = values[values.imag != 0]
     return np.concatenate([values[values.imag == 0], complex_part, complex_part.conj()])
 
 

@@ -157,7 +157,7 @@ def record(command: str, spec, inputs: dict, device: str, seed: int, result: dic
         env = environment(resolve_device(device))
     except NumericsError:
         env = {**environment("cpu"), "device": device, "device_name": f"{device} on the Dask workers"}
-    return {"command": command, "spec": spec.to_dict(), "inputs": inputs, "seed": seed, "environment": env, **result}
+    return {"command": command, "spec": None if spec is None else spec.to_dict(), "inputs": inputs, "seed": seed, "environment": env, **result}
 
 
 def partial(error) -> dict:
