@@ -559,6 +559,82 @@ def eigen_spectrum(cell, init_name, hidden, seed, out, force):
         click.echo(str(path))
 
 
+@eigen.command("bench")
+@click.option("--task", "tasks", callback=_parse_list(str, "tasks"), default="tomita:3,digits", show_default=True,
+              help="tomita:N (N = 1…7), digits or recall:D, comma-separated.")
+@click.option("--cell", "cells", callback=_parse_list(str, "cells"), default="rnn,lstm,gru", show_default=True)
+@click.option("--init", "inits", callback=_parse_list(str, "initializers"),
+              default="xavier,kaiming,orthogonal,irnn,nprnn,eigen", show_default=True,
+              help="irnn is a ReLU vanilla RNN with identity recurrence (skipped on lstm, gru); eigen reads "
+                   "--spectrum.")
+@click.option("--seeds", type=int, default=3, show_default=True, callback=_positive)
+@click.option("--steps", type=int, default=None, callback=_positive,
+              help="Training steps of every run (default: each task's own, e.g. 600 on Tomita, 1500 on digits).")
+@click.option("--hidden", type=click.IntRange(1, 4096), default=32, show_default=True)
+@click.option("--spectrum", default=None, metavar="FILE.npy",
+              help="The eigen initializer's spectrum file (default: the committed numerics/eigen/default_spectrum.npy).")
+@sweep_options
+def eigen_bench(tasks, cells, inits, seeds, steps, hidden, spectrum, out, device, jobs, scheduler):
+    """Train every initializer × cell × task over seeds: final test metric (mean ± sd), steps to a
+    threshold and learning curves. Each run is a cell cached in OUT/cells, so a rerun resumes and a
+    larger benchmark reuses the runs it shares; writes OUT/result.json, OUT/bench.png and OUT/table.txt.
+
+    Example: rnnmemory eigen bench --task tomita:3,digits --cell rnn,lstm,gru --init xavier,irnn,eigen --seeds 3 --out results/bench
+    """
+    from numerics.experiments.eigen import bench
+
+    config = bench.Config(tasks=tuple(tasks), cells=tuple(cells), inits=tuple(inits), seeds=seeds, hidden=hidden,
+                          steps=() if steps is None else tuple((kind, steps) for kind in ("tomita", "digits", "recall")),
+                          spectrum=bench.DEFAULT_SPECTRUM if spectrum is None else str(Path(spectrum).resolve()))
+    bench.check_config(config)  # bad input: one line, before any run or file
+    if "eigen" in inits and bench.spectrum_digest(config.spectrum) is None:
+        raise InputError(f"--init eigen needs a spectrum file; none at {config.spectrum} (write one with "
+                         "rnnmemory eigen fit, or pass --spectrum FILE)")
+    device, jobs = _sweep_setup(device, jobs, scheduler)
+    command = (f"rnnmemory eigen bench --task {','.join(tasks)} --cell {','.join(cells)} --init {','.join(inits)} "
+               f"--seeds {seeds} --out {out}")
+    with _resumable(out), _Progress(len(bench.cells(config)), "runs") as progress:
+        done = bench.run(config, out, device=device, jobs=jobs, scheduler=scheduler, progress=progress,
+                         command=command)
+    click.echo(done["table"])
+    counts = done["record"]["cells"]
+    click.echo(f"{counts['total']} runs ({counts['computed']} computed, {counts['reused']} reused) in "
+               f"{done['record']['wall_seconds']:.0f} s on {device} with " + (scheduler or f"{jobs} job(s)"))
+    for path in done["paths"]:
+        click.echo(str(path))
+
+
+@eigen.command("fit")
+@click.option("--task", "tasks", callback=_parse_list(str, "tasks"), default="tomita:3,tomita:4,digits",
+              show_default=True, help="Classification tasks whose well-trained networks give the spectra.")
+@click.option("--cell", type=click.Choice(["rnn", "rnn-relu", "lstm", "gru"]), default="rnn", show_default=True)
+@click.option("--seeds", type=int, default=4, show_default=True, callback=_positive)
+@click.option("--init", "init_name", default="xavier", show_default=True, help="Initializer of the networks trained.")
+@click.option("--hidden", type=click.IntRange(1, 4096), default=64, show_default=True)
+@click.option("--blocks", type=click.Choice(["candidate", "all"]), default="candidate", show_default=True,
+              help="candidate: the block that carries the state (h, LSTM g, GRU n); all: every gate block.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The spectrum file to write (.npy).")
+def eigen_fit(tasks, cell, seeds, init_name, hidden, blocks, out):
+    """Fit an eigenvalue law to well-trained networks and write a spectrum file for --init eigen /
+    spectral:file=. The toolkit's reconstruction of the paper's procedure (its construction is unknown).
+
+    Example: rnnmemory eigen fit --task tomita:3,digits --cell rnn --seeds 4 --out my_spectrum.npy
+    """
+    from numerics.eigen.fitting import fit_from_training
+
+    command = " ".join(["rnnmemory", *sys.argv[1:]])
+    done = fit_from_training(tasks, cell, range(seeds), init=init_name, hidden=hidden, blocks=blocks,
+                             out_path=str(out), provenance={"command": command},
+                             progress=lambda run: click.echo(json.dumps(run), err=True) if sys.stderr.isatty() else None)
+    law = done["law"]
+    click.echo(f"{done['well_trained']} of {done['total']} runs well-trained; r_max {law['r_max']:.4g}, "
+               f"fraction real {law['fraction_real']:.3g}")
+    for part, fit in law.get("goodness", {}).items():
+        if isinstance(fit, dict) and "statistic" in fit:
+            click.echo(f"  KS {part}: D = {fit['statistic']:.3g}, p = {fit['pvalue']:.3g} (n = {fit.get('n')})")
+    click.echo(done["path"])
+
+
 @main.command()
 @click.argument("name", required=False)
 @click.option("--list", "listing", is_flag=True, help="List the figures the registry knows and exit.")

@@ -30,3 +30,16 @@ def test_cli_writes_result_and_figure(tmp_path):
     assert again.exit_code == 2 and "--force" in again.output
     bad = runner.invoke(cli.main, ["eigen", "spectrum", "--cell", "tcn", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_cli_fit_writes_a_spectrum_the_inits_read(tmp_path):
+    from derivations.families import load_spectrum
+
+    out = tmp_path / "spectrum.npy"
+    result = CliRunner().invoke(cli.main, ["eigen", "fit", "--task", "tomita:4", "--seeds", "2", "--hidden", "16",
+                                           "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "well-trained" in result.output and out.exists() and (tmp_path / "spectrum.npy.json").exists()
+    assert np.iscomplexobj(load_spectrum(str(out)))
+    bad = CliRunner().invoke(cli.main, ["eigen", "fit", "--task", "tomita:0", "--out", str(tmp_path / "b.npy")])
+    assert bad.exit_code == 2 and not (tmp_path / "b.npy").exists()

@@ -25,7 +25,8 @@ batch-first, one layer by default, and a linear readout of the hidden state at e
 valid step (gathered at length − 1; a length-0 string reads the zero initial state).
 
 Seeds: the recurrent module is `initialize(module, init, seed=seed)` — the same recurrent weights
-for a seed whatever the task, so initializers and tasks can be compared pairwise — and the readout
+for a seed on every task with the same number of input channels (the input blocks are drawn
+first: tomita's 2 channels give another W than digits' or recall's 1), for paired comparisons — and the readout
 and the minibatch stream draw from generators seeded by `SeedSequence([seed, 1])` and
 `SeedSequence([seed, 2])`. Nothing reads torch's global generator, so a seed gives the same numbers
 on the CPU (on a GPU, cuDNN's RNN kernels may differ in the last bits).

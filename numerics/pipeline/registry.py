@@ -3,6 +3,8 @@ an `Experiment` plus one line here; the CLI (`figure NAME`, `reproduce`) and the
 from __future__ import annotations
 
 from ..errors import NumericsError
+from ..experiments.eigen import bench as eigen_bench
+from ..experiments.eigen import memory, spectra
 from ..experiments.linear import (
     bias_variance,
     curves,
@@ -24,8 +26,12 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     regime.F7,
     lag_kernels.F8,
     init_training.F9,
+    eigen_bench.E1,
+    spectra.E2,
+    memory.E3,
 )}
-PAPERS = {"linear": "Implicit bias of linear RNNs"}
+PAPERS = {"linear": "Implicit bias of linear RNNs",
+          "eigen": "Eigen analysis and an eigen initializer for RNNs (reconstructed; Dou & Principe 2023)"}
 
 
 def _kinds() -> dict[str, Kind]:

@@ -1,0 +1,170 @@
+"""The eigen initializer's procedure, end to end: train networks, keep the well-trained ones, pool
+the eigenvalues of their recurrent blocks, fit a law to them and write the spectrum file that
+`spectral:file=…` (and `eigen:FILE`) reads.
+
+    fit_from_training(tasks, cell, seeds, *, init="xavier", hidden=64, …, out_path, provenance)
+        → {"path", "law", "runs", "well_trained", "total", "blocks"}
+    default_spectrum(out_path=DEFAULT_PATH)   → the same, for the committed default file
+
+This is the toolkit's reconstruction of a procedure, not the paper's construction. Dou & Principe
+(2023) build their initializer "from observations on well-trained RNNs"; how exactly could not be
+read anywhere (THEORY.md, "Eigen view (paper 2)"). What the toolkit does, and every choice in it:
+
+  train      one `train_classifier(task, cell, init, seed, hidden=…)` run per task and seed, with the
+             task kind's defaults (`numerics.eigen.train.DEFAULTS`) unless steps/threshold are given.
+  keep       the "well-trained" runs: those whose test metric at the last step is ≥ the task's
+             threshold (accuracy for classification, R² for recall). The last step, not the first
+             step that crossed it, because it is the last step's eigenvalues that are pooled. A run
+             that diverged is not well-trained. How many were kept is reported and stored.
+  pool       each kept run's final eigenvalues of its recurrent blocks, one array per block. Which
+             blocks (`blocks`): "candidate" (default) takes the block that carries the state through
+             the cell's tanh — h for a vanilla RNN, g for an LSTM, n for a GRU — because it is the one
+             that plays the vanilla W's role in the linearization at the origin and whose law an
+             initializer of a gated cell most directly sets; "all" pools every gate's block (for a
+             vanilla RNN the two are the same). `spectral` applies the one fitted law to each block.
+  fit        `numerics.eigen.fit.fit_law` (Beta laws for moduli and phases, fraction of reals, sign
+             split; KS goodness of fit) and `write_spectrum` (.npy + .npy.json sidecar).
+
+The fitted law is not confined to the unit disk: its support is the largest trained modulus
+(r_max), and trained tanh RNNs grow modes with |λ| > 1 — tanh saturates, so the step Jacobian
+diag(tanh′(a_t))·W, not W, decides whether the state grows (for the default file r_max ≈ 2.05,
+median modulus below 1).
+
+The sidecar's provenance says that it is a reconstruction, holds the exact call that made the file
+(the function and its arguments), the runs (task, seed, metric, kept or not), versions, git commit
+and date. The committed default `numerics/eigen/default_spectrum.npy` is remade by
+`python -m numerics.eigen.fitting` (`default_spectrum`).
+"""
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import NumericsError, TrainingDiverged
+from ..io import environment
+from .fit import fit_law, write_spectrum
+from .train import CELLS, train_classifier
+
+CANDIDATE = {"rnn": "h", "rnn-tanh": "h", "rnn-relu": "h", "lstm": "g", "gru": "n"}
+BLOCKS = ("candidate", "all")
+RECONSTRUCTION = ("The toolkit's reconstruction of the paper's procedure (Dou & Principe 2023 build their "
+                  "initializer 'from observations on well-trained RNNs'; their exact construction is not public): "
+                  "train networks, keep those whose final test metric reached the task's threshold, pool the final "
+                  "eigenvalues of the chosen recurrent blocks, fit a parametric law (numerics.eigen.fit.fit_law) and "
+                  "sample a spectrum from it.")
+DEFAULT_PATH = Path(__file__).with_name("default_spectrum.npy")
+DEFAULT_ARGS = {"tasks": ["tomita:3", "tomita:4", "digits"], "cell": "rnn", "seeds": [0, 1, 2, 3], "init": "xavier",
+                "hidden": 64, "steps": None, "threshold": None, "blocks": "candidate", "n": 1024, "sample_seed": 0,
+                "data_seed": 0}
+
+
+def _final_blocks(result: dict, cell: str, blocks: str) -> dict[str, np.ndarray]:
+    """{"layer/gate": the last tracked eigenvalues} of the blocks chosen by `blocks`."""
+    chosen = {}
+    for key, steps in result["eigenvalues"].items():
+        gate = key.rpartition("/")[2]
+        if blocks == "all" or gate == CANDIDATE[cell]:
+            values = np.asarray(steps[-1], dtype=float)
+            chosen[key] = values[:, 0] + 1j * values[:, 1]
+    return chosen
+
+
+def _shown(path: Path) -> str:
+    """A path as the call should show it: relative to the repository when inside it (no machine's
+    folders in a committed sidecar)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def fit_from_training(tasks: Sequence[str], cell: str, seeds: Sequence[int], *, init: str = "xavier", hidden: int = 64,
+                      steps: int | None = None, threshold: float | None = None, blocks: str = "candidate",
+                      out_path: str | Path, n: int = 1024, sample_seed: int = 0, data_seed: int = 0,
+                      device: str = "cpu", provenance: dict | None = None,
+                      progress: Callable[[dict], None] | None = None) -> dict:
+    """Train, keep the well-trained runs, fit and write a spectrum file (module docstring).
+
+    tasks: task strings of `numerics.eigen.train` (the paper fits to classification tasks: tomita:N,
+    digits; recall:D is accepted); cell: rnn, rnn-tanh, rnn-relu, lstm, gru; seeds: network seeds,
+    one run per task and seed; init: the initializer the networks start from; hidden, steps,
+    threshold, data_seed, device: passed to `train_classifier` (None: the task's default);
+    blocks: "candidate" or "all"; out_path: the .npy to write (its folder must exist), with
+    out_path + ".json" beside it; n, sample_seed: the size and seed of the sample written;
+    provenance: extra entries for the sidecar (e.g. the CLI command line); progress: called with
+    each run's summary as it finishes.
+
+    Returns JSON-ready {"path" (str), "law" (with "goodness": KS statistics), "runs": [{task, seed, metric,
+    final_metric, threshold, well_trained, diverged}], "well_trained", "total", "blocks"}.
+    Raises NumericsError (before anything is written) on an unknown task, cell, initializer or
+    `blocks`, an empty task or seed list, or when no run is well-trained.
+    """
+    tasks, seeds = [str(t) for t in tasks], [int(s) for s in seeds]
+    if not tasks or not seeds:
+        raise NumericsError("fitting needs at least one task and one seed")
+    if cell not in CELLS:
+        raise NumericsError(f"unknown cell {cell!r} (choose {', '.join(CELLS)})")
+    if blocks not in BLOCKS:
+        raise NumericsError(f"unknown blocks {blocks!r} (choose {', '.join(BLOCKS)})")
+    out_path = Path(out_path)
+    if out_path.suffix != ".npy":
+        raise NumericsError(f"a spectrum file must end in .npy, got {out_path}")
+    if not out_path.parent.is_dir():
+        raise NumericsError(f"no such directory: {out_path.parent}")
+    arguments = {"tasks": tasks, "cell": cell, "seeds": seeds, "init": init, "hidden": hidden, "steps": steps,
+                 "threshold": threshold, "blocks": blocks, "n": n, "sample_seed": sample_seed, "data_seed": data_seed}
+    started = datetime.datetime.now(datetime.timezone.utc)
+
+    runs, pooled, pooled_keys = [], [], set()
+    for task in tasks:
+        for seed in seeds:
+            try:
+                result = train_classifier(task, cell, init, seed, hidden=hidden, steps=steps, threshold=threshold,
+                                          data_seed=data_seed, device=device)
+            except TrainingDiverged as error:
+                run = {"task": task, "seed": seed, "metric": None, "final_metric": None, "threshold": None,
+                       "well_trained": False, "diverged": {"step": error.step, "loss": error.loss}}
+            else:
+                kept = result["final_metric"] >= result["threshold"]
+                run = {"task": task, "seed": seed, "metric": result["metric"], "final_metric": result["final_metric"],
+                       "threshold": result["threshold"], "steps_to_threshold": result["steps_to_threshold"],
+                       "well_trained": bool(kept), "diverged": None}
+                if kept:
+                    chosen = _final_blocks(result, cell, blocks)
+                    pooled.extend(chosen.values())
+                    pooled_keys.update(chosen)
+            runs.append(run)
+            if progress is not None:
+                progress(run)
+    kept = sum(r["well_trained"] for r in runs)
+    if not pooled:
+        raise NumericsError(f"no run reached its threshold (0 of {len(runs)} well-trained): nothing to fit; "
+                            "train longer (steps) or lower the threshold")
+    law = fit_law(pooled)
+    call = ("numerics.eigen.fitting.fit_from_training(" + ", ".join(
+        f"{k}={v!r}" for k, v in [("tasks", tasks), ("cell", cell), ("seeds", seeds)]) + ", " + ", ".join(
+        f"{k}={arguments[k]!r}" for k in arguments if k not in ("tasks", "cell", "seeds")) + f", out_path={_shown(out_path)!r})")
+    record = {"procedure": RECONSTRUCTION, "call": call, "arguments": arguments,
+              "blocks": sorted(pooled_keys), "well_trained": kept, "total": len(runs), "runs": runs,
+              "started": started.isoformat(timespec="seconds"), "environment": environment(device),
+              **(provenance or {})}
+    path = write_spectrum(law, out_path, n=n, seed=sample_seed, provenance=record)
+    return {"path": str(path), "law": law, "runs": runs, "well_trained": kept, "total": len(runs),
+            "blocks": sorted(pooled_keys)}
+
+
+def default_spectrum(out_path: str | Path = DEFAULT_PATH, progress: Callable[[dict], None] | None = None) -> dict:
+    """Remake the committed default spectrum file (`DEFAULT_ARGS`: a vanilla tanh RNN, hidden 64,
+    xavier, trained on tomita:3, tomita:4 and digits with seeds 0–3; about a minute on one core)."""
+    return fit_from_training(**DEFAULT_ARGS, out_path=out_path, progress=progress,
+                             provenance={"command": "python -m numerics.eigen.fitting"})
+
+
+if __name__ == "__main__":
+    summary = default_spectrum(progress=lambda run: print(run, flush=True))
+    print(f"{summary['path']}: {summary['well_trained']} of {summary['total']} runs well-trained; "
+          f"goodness {summary['law']['goodness']}")

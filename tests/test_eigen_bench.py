@@ -1,0 +1,140 @@
+"""E1, the initializer × cell × task benchmark (numerics/experiments/eigen/bench.py) and
+`rnnmemory eigen bench`: tiny runs end to end, the IRNN mapping, divergences as results, resuming,
+and bad input refused before any run."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from numerics.errors import NumericsError
+from numerics.experiments.eigen import bench
+from numerics.pipeline.cells import CellCache, cell_key
+from numerics.pipeline.runner import run_cells
+
+TINY = bench.SCALES["tiny"]
+HAS_DEFAULT = bench.spectrum_digest(bench.DEFAULT_SPECTRUM) is not None
+
+
+@pytest.fixture
+def spectrum(tmp_path):
+    """A small spectrum file: reals and one member per conjugate pair, inside the unit disk."""
+    path = tmp_path / "law.npy"
+    np.save(path, np.array([0.95 * np.exp(0.3j), 0.8 * np.exp(1.2j), 0.9, -0.5, 0.6]))
+    return str(path)
+
+
+def test_irnn_is_a_relu_rnn_with_identity_and_is_skipped_on_gated_cells():
+    cell = bench.run_cell(TINY, "tomita:3", "rnn", "irnn", 0)
+    assert cell["run"]["cell"] == "rnn-relu" and cell["run"]["init"] == "identity"
+    assert cell["cell"] == "rnn" and cell["init"] == "irnn"  # as the benchmark names it
+    assert bench.skip_reason("gru", "irnn", TINY) and bench.skip_reason("lstm", "irnn", TINY)
+    assert not any(c["init"] == "irnn" and c["cell"] in bench.GATED for c in bench.cells(TINY))
+    assert len({bench.run_group(c) for c in bench.cells(TINY)}) == len(TINY.tasks) * len(TINY.cells)
+
+
+def test_tiny_end_to_end_with_a_spectrum_file(tmp_path, spectrum):
+    config = dataclasses.replace(TINY, spectrum=spectrum)
+    todo = bench.E1.cells(config)
+    assert any(c["init"] == "eigen" and c["spectrum"]["sha256"] for c in todo)
+    records = run_cells(todo, bench.compute_runs, CellCache(tmp_path), group=bench.run_group)
+    found = {cell_key(c): r["result"] for c, r in zip(todo, records)}
+    numbers = bench.E1.analyze(config, lambda c: found[cell_key(c)])
+    json.dumps(dataclasses.asdict(numbers))  # JSON-ready
+    for task in config.tasks:
+        for cell in config.cells:
+            for row in numbers.rows[task][cell].values():
+                assert row["runs"] == config.seeds and row["final_mean"] is not None
+                assert 0 <= row["final_mean"] <= 1 and len(row["curve_mean"]) == len(row["curve_step"]) > 1
+    assert {(s["cell"], s["init"]) for s in numbers.skipped} == {("gru", "irnn")}
+    claims = {c.id: c for c in bench.E1.claims(config, numbers)}
+    assert set(claims) == {"every_run_finished", "eigen_not_worse_than_xavier", "eigen_best_or_tied"}
+    assert claims["every_run_finished"].passed
+    assert isinstance(claims["eigen_not_worse_than_xavier"].measured, float)  # measured, pass or fail
+    fig = bench.E1.plot(config, numbers)
+    fig.savefig(tmp_path / "E1.png")
+    assert (tmp_path / "E1.png").stat().st_size > 10_000
+    assert "tomita:3" in bench.E1.describe(numbers) and "eigen" in bench.table(numbers)
+
+
+def test_eigen_claims_fail_without_a_spectrum_file(tmp_path):
+    config = dataclasses.replace(TINY, tasks=("tomita:3",), cells=("rnn",), spectrum=str(tmp_path / "none.npy"))
+    assert all(c["init"] != "eigen" for c in bench.cells(config))
+    fake = {"final_metric": 0.7, "steps_to_threshold": None, "metric": "accuracy", "threshold": 0.95,
+            "curve": {"step": [0, 10], "test_metric": [0.5, 0.7]}}
+    numbers = bench.analyze(config, lambda c: fake)
+    claims = {c.id: c for c in bench.claims(config, numbers)}
+    assert not claims["eigen_not_worse_than_xavier"].passed and "no spectrum file" in claims["eigen_best_or_tied"].measured
+
+
+def test_a_divergence_is_listed_and_fails_its_claim():
+    config = dataclasses.replace(TINY, tasks=("tomita:3",), cells=("rnn",), inits=("xavier", "irnn"))
+    good = {"final_metric": 0.9, "steps_to_threshold": 10, "metric": "accuracy", "threshold": 0.95,
+            "curve": {"step": [0, 10], "test_metric": [0.5, 0.9]}}
+    bad = {"status": "diverged", "diverged": {"step": 7, "loss": float("inf")}, "curve": {}}
+    numbers = bench.analyze(config, lambda c: bad if (c["init"], c["seed"]) == ("irnn", 1) else good)
+    assert numbers.diverged == [{"task": "tomita:3", "cell": "rnn", "init": "irnn", "seed": 1, "step": 7,
+                                 "loss": float("inf")}]
+    assert numbers.rows["tomita:3"]["rnn"]["irnn"]["finished"] == 1
+    finished = next(c for c in bench.claims(config, numbers) if c.id == "every_run_finished")
+    assert not finished.passed and "seed 1 at step 7" in finished.measured[0]
+
+
+@pytest.mark.skipif(not HAS_DEFAULT, reason=f"no committed spectrum file at {bench.DEFAULT_SPECTRUM} yet")
+def test_the_default_spectrum_file_makes_eigen_cells():
+    todo = bench.cells(TINY)
+    assert any(c["init"] == "eigen" for c in todo)
+    bench.check_config(TINY)
+
+
+ARGS = ["eigen", "bench", "--task", "tomita:3", "--cell", "rnn,gru", "--init", "xavier,irnn", "--seeds", "2",
+        "--steps", "10", "--hidden", "8", "--jobs", "1"]
+
+
+def test_cli_bench_writes_its_files_and_a_rerun_reuses_its_cells(tmp_path):
+    out = tmp_path / "bench"
+    first = CliRunner().invoke(main, [*ARGS, "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    assert "6 runs (6 computed, 0 reused)" in first.output
+    for name in ("result.json", "bench.png", "bench.pdf", "table.txt"):
+        assert (out / name).exists(), name
+    record = json.loads((out / "result.json").read_text())
+    assert record["spec"] is None and record["command"].startswith("rnnmemory eigen bench")
+    assert {c["id"] for c in record["claims"]} >= {"every_run_finished"}
+    assert "± " in (out / "table.txt").read_text()
+    cells = sorted((out / "cells").glob("*.json"))
+    assert len(cells) == 6
+    again = CliRunner().invoke(main, [*ARGS, "--out", str(out)])
+    assert again.exit_code == 0 and "6 runs (0 computed, 6 reused)" in again.output
+    assert sorted((out / "cells").glob("*.json")) == cells
+
+
+@pytest.mark.parametrize("change, message", [
+    (["--task", "tomita:8"], "numbered 1 to 7"),
+    (["--task", "tomita:3,parity"], "unknown task"),
+    (["--cell", "rnn,transformer"], "unknown cell"),
+    (["--init", "xavier,glorot"], "unknown initializer"),
+    (["--init", "eigen", "--spectrum", "/nonexistent/law.npy"], "no spectrum file"),
+])
+def test_cli_bench_refuses_bad_input_in_one_line_before_any_run(tmp_path, change, message):
+    args = list(ARGS)
+    for option, value in zip(change[::2], change[1::2]):
+        if option in args:
+            args[args.index(option) + 1] = value
+        else:
+            args += [option, value]
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not out.exists()
+
+
+def test_a_malformed_spectrum_file_is_refused(tmp_path):
+    path = tmp_path / "bad.npy"
+    np.save(path, np.array([[1.0, 2.0], [3.0, 4.0]]))
+    with pytest.raises(NumericsError):
+        bench.check_config(dataclasses.replace(TINY, spectrum=str(path)))

@@ -1,0 +1,122 @@
+"""The eigen initializer's procedure (numerics.eigen.fitting): train, keep the well-trained runs,
+fit and write a spectrum file the spectral family reads; the committed default spectrum; and E2
+(spectra before and after training, regression vs classification) end to end at the tiny scale."""
+import json
+import math
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from derivations.families import load_spectrum
+from derivations.spec import Spec
+from numerics.eigen.fitting import DEFAULT_PATH, fit_from_training
+from numerics.errors import NumericsError
+from numerics.experiments.eigen import spectra
+from numerics.pipeline.experiment import Claim, config_dict
+
+TINY = {"cell": "rnn", "hidden": 8, "steps": 20, "threshold": 0.0, "n": 64}
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    with threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fit") / "spectrum.npy"
+    with threadpool_limits(1):
+        summary = fit_from_training(["tomita:4", "recall:3"], seeds=[0, 1], out_path=path,
+                                    provenance={"command": "test"}, **TINY)
+    return path, summary
+
+
+def test_fit_writes_a_spectrum_the_spectral_family_reads(fitted):
+    path, summary = fitted
+    assert summary["path"] == str(path) and summary["total"] == 4 and summary["well_trained"] == 4  # threshold 0
+    values = load_spectrum(str(path))
+    assert values.size == TINY["n"]
+    assert np.max(np.abs(values)) <= summary["law"]["r_max"] * (1 + 1e-12)
+    spec = Spec(init=f"spectral:file={path}")
+    assert spec.to_dict()["init"].startswith("spectral:")
+
+
+def test_sidecar_holds_the_provenance_and_says_it_is_a_reconstruction(fitted):
+    path, _ = fitted
+    sidecar = json.loads(path.with_name(path.name + ".json").read_text())
+    provenance = sidecar["provenance"]
+    assert "reconstruction" in provenance["procedure"]
+    assert provenance["call"].startswith("numerics.eigen.fitting.fit_from_training(tasks=['tomita:4', 'recall:3']")
+    assert provenance["command"] == "test" and provenance["well_trained"] == 4 and len(provenance["runs"]) == 4
+    assert provenance["blocks"] == ["0/h"]
+    assert provenance["environment"]["versions"]["torch"] and provenance["environment"]["created"]
+    assert sidecar["goodness"]["pair_modulus"]["statistic"] is not None
+
+
+@pytest.mark.parametrize(("cell", "blocks", "pooled"), [("gru", "all", ["0/n", "0/r", "0/z"]),
+                                                       ("lstm", "candidate", ["0/g"])])
+def test_gated_cells_pool_the_chosen_gate_blocks(tmp_path, cell, blocks, pooled):
+    path = tmp_path / "gated.npy"
+    summary = fit_from_training(["recall:3"], seeds=[0, 1], out_path=path, blocks=blocks,
+                                **{**TINY, "cell": cell, "hidden": 16, "steps": 5, "threshold": -1e9})
+    assert summary["blocks"] == pooled and summary["law"]["counts"]["eigenvalues"] == 2 * 16 * len(pooled)
+    assert json.loads(path.with_name("gated.npy.json").read_text())["provenance"]["blocks"] == pooled
+
+
+def test_runs_below_threshold_are_not_pooled_and_none_is_refused(tmp_path):
+    path = tmp_path / "none.npy"
+    with pytest.raises(NumericsError, match="no run reached its threshold"):
+        fit_from_training(["recall:3"], seeds=[0], out_path=path, **{**TINY, "threshold": 2.0})
+    assert not path.exists() and not path.with_name("none.npy.json").exists()
+    with pytest.raises(NumericsError, match="unknown blocks"):
+        fit_from_training(["recall:3"], seeds=[0], out_path=path, blocks="forget", **TINY)
+
+
+def test_the_committed_default_spectrum_loads_within_the_trained_radius():
+    values = load_spectrum(str(DEFAULT_PATH))
+    sidecar = json.loads(DEFAULT_PATH.with_name(DEFAULT_PATH.name + ".json").read_text())
+    # Not inside the unit disk: trained tanh RNNs grow modes with |λ| > 1 (tanh saturates, so the
+    # step Jacobian diag(tanh′)·W, not W, sets stability), and the law's support is the trained
+    # radius r_max (≈ 2 for the default). Samples never exceed it, and most mass stays near the disk.
+    r_max = sidecar["law"]["r_max"]
+    assert np.max(np.abs(values)) <= r_max * (1 + 1e-12) and 1 < r_max < 3
+    assert np.median(np.abs(values)) < 1
+    provenance = sidecar["provenance"]
+    assert "reconstruction" in provenance["procedure"] and provenance["command"] == "python -m numerics.eigen.fitting"
+    assert provenance["call"].endswith("out_path='numerics/eigen/default_spectrum.npy')")
+    assert 0 < provenance["well_trained"] <= provenance["total"]
+    Spec(init=f"spectral:file={DEFAULT_PATH}")
+
+
+def test_e2_tiny_end_to_end():
+    c = spectra.E2.config("tiny")
+    json.dumps(config_dict(c))
+    cells = spectra.E2.cells(c)
+    assert {x["kind"] for x in cells} == {"eigen-spectra"} and len(cells) == 4
+    results = spectra.E2.kinds["eigen-spectra"].compute(cells, "cpu")
+    store = {json.dumps(x, sort_keys=True): r for x, r in zip(cells, results)}
+    numbers = spectra.E2.analyze(c, lambda x: store[json.dumps(x, sort_keys=True)])
+    assert set(numbers.tasks) == {"recall:5", "tomita:4"}
+    for row in numbers.tasks.values():
+        assert row["runs"] == 2 and 0 <= row["final"]["near_unit"][0] <= 1
+    for task in numbers.tasks:
+        assert len(numbers.clouds[task]["initial"]) == len(numbers.clouds[task]["final"]) == 2 * c.hidden
+    claims = spectra.E2.claims(c, numbers)
+    assert [x.id for x in claims] == [f"{k}_differs" for k in spectra.COMPARED]
+    assert all(isinstance(x, Claim) for x in claims)
+    for x in claims:
+        d = x.measured
+        assert x.passed == (abs(d["difference"]) > spectra.DIFFERENCE_SDS * d["sd"])
+    fig = spectra.E2.plot(c, numbers)
+    assert len(fig.axes) == 3  # two task disks, bars
+    assert "recall:5" in spectra.E2.describe(numbers)
+    json.dumps(config_dict(numbers) if hasattr(numbers, "to_dict") else numbers.__dict__, allow_nan=True)
+
+
+def test_spectrum_statistics_of_a_known_spectrum():
+    values = np.array([0.95, -0.5, 0.8 * np.exp(1j), 0.8 * np.exp(-1j)])
+    stats = spectra.spectrum_statistics(values)
+    assert stats["near_unit"] == 0.25 and stats["complex"] == 0.5 and stats["radius"] == 0.95
+    assert math.isclose(stats["mean_modulus"], (0.95 + 0.5 + 1.6) / 4)
