@@ -561,7 +561,8 @@ def eigen_spectrum(cell, init_name, hidden, seed, out, force):
 
 @eigen.command("bench")
 @click.option("--task", "tasks", callback=_parse_list(str, "tasks"), default="tomita:3,digits", show_default=True,
-              help="tomita:N (N = 1…7), digits or recall:D, comma-separated.")
+              help="tomita:N (N = 1…7), digits, recall:D, mnist or pmnist (pixel-by-pixel and permuted MNIST: "
+                   "need --data-dir), comma-separated.")
 @click.option("--cell", "cells", callback=_parse_list(str, "cells"), default="rnn,lstm,gru", show_default=True)
 @click.option("--init", "inits", callback=_parse_list(str, "initializers"),
               default="xavier,kaiming,orthogonal,irnn,nprnn,eigen", show_default=True,
@@ -573,26 +574,38 @@ def eigen_spectrum(cell, init_name, hidden, seed, out, force):
 @click.option("--hidden", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option("--spectrum", default=None, metavar="FILE.npy",
               help="The eigen initializer's spectrum file (default: the committed numerics/eigen/default_spectrum.npy).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Directory of the four MNIST IDX files (train-images-idx3-ubyte, …, plain or .gz); needed by "
+                   "mnist and pmnist. Nothing is downloaded.")
+@click.option("--train-subset", type=int, default=None, callback=_positive, metavar="N",
+              help="MNIST runs train on N of the training images (a fixed seeded choice), e.g. on a CPU.")
 @sweep_options
-def eigen_bench(tasks, cells, inits, seeds, steps, hidden, spectrum, out, device, jobs, scheduler):
+def eigen_bench(tasks, cells, inits, seeds, steps, hidden, spectrum, data_dir, train_subset, out, device, jobs,
+                scheduler):
     """Train every initializer × cell × task over seeds: final test metric (mean ± sd), steps to a
     threshold and learning curves. Each run is a cell cached in OUT/cells, so a rerun resumes and a
     larger benchmark reuses the runs it shares; writes OUT/result.json, OUT/bench.png and OUT/table.txt.
 
     Example: rnnmemory eigen bench --task tomita:3,digits --cell rnn,lstm,gru --init xavier,irnn,eigen --seeds 3 --out results/bench
+
+    Example: rnnmemory eigen bench --task mnist,pmnist --cell rnn,lstm --init xavier,irnn --data-dir ~/data/mnist --out results/mnist
     """
+    from numerics.eigen.train import DEFAULTS
     from numerics.experiments.eigen import bench
 
     config = bench.Config(tasks=tuple(tasks), cells=tuple(cells), inits=tuple(inits), seeds=seeds, hidden=hidden,
-                          steps=() if steps is None else tuple((kind, steps) for kind in ("tomita", "digits", "recall")),
-                          spectrum=bench.DEFAULT_SPECTRUM if spectrum is None else str(Path(spectrum).resolve()))
+                          steps=() if steps is None else tuple((kind, steps) for kind in DEFAULTS),
+                          spectrum=bench.DEFAULT_SPECTRUM if spectrum is None else str(Path(spectrum).resolve()),
+                          data_dir=None if data_dir is None else str(data_dir.expanduser().resolve()),
+                          train_subset=train_subset)
     bench.check_config(config)  # bad input: one line, before any run or file
     if "eigen" in inits and bench.spectrum_digest(config.spectrum) is None:
         raise InputError(f"--init eigen needs a spectrum file; none at {config.spectrum} (write one with "
                          "rnnmemory eigen fit, or pass --spectrum FILE)")
     device, jobs = _sweep_setup(device, jobs, scheduler)
     command = (f"rnnmemory eigen bench --task {','.join(tasks)} --cell {','.join(cells)} --init {','.join(inits)} "
-               f"--seeds {seeds} --out {out}")
+               f"--seeds {seeds}" + (f" --data-dir {config.data_dir}" if data_dir is not None else "")
+               + (f" --train-subset {train_subset}" if train_subset is not None else "") + f" --out {out}")
     with _resumable(out), _Progress(len(bench.cells(config)), "runs") as progress:
         done = bench.run(config, out, device=device, jobs=jobs, scheduler=scheduler, progress=progress,
                          command=command)

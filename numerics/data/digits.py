@@ -100,7 +100,7 @@ def read_idx(path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def _find(data_dir: Path, name: str) -> Path:
+def find_idx_file(data_dir: Path, name: str) -> Path:
     """`name` in the directory, plain or .gz, also under the common dotted spelling (train-images.idx3-ubyte)."""
     for base in (name, name.replace("-idx", ".idx")):
         for candidate in (data_dir / base, data_dir / f"{base}.gz"):
@@ -125,7 +125,7 @@ def load_mnist(data_dir) -> dict:
         raise NumericsError(f"MNIST directory not found: {data_dir}")
     splits = {}
     for split, (images_name, labels_name) in MNIST_FILES.items():
-        images_path, labels_path = _find(data_dir, images_name), _find(data_dir, labels_name)
+        images_path, labels_path = find_idx_file(data_dir, images_name), find_idx_file(data_dir, labels_name)
         for path, magic in ((images_path, IMAGES_MAGIC), (labels_path, LABELS_MAGIC)):
             found = _magic(path)
             if found != magic:

@@ -18,6 +18,12 @@ Initializer names of the benchmark (`INITS`), as the paper names its baselines:
             eigen initializer then fail, since nothing was measured. `eigen:FILE` uses another file.
 A cell records the spectrum file's SHA-256, so a refitted file makes new cells instead of reusing old ones.
 
+MNIST: the tasks mnist and pmnist (pixel-by-pixel and permuted, `numerics.eigen.train`) read the IDX
+files of `Config.data_dir` (`--data-dir` of the command); a cell carries the resolved directory and
+`mnist_fingerprint` of its files, so cells of different files never mix, and a run refuses files
+that changed since its cells were listed. The full scale adds mnist and pmnist only when the
+environment variable RNNMEMORY_MNIST_DIR names such a directory; quick and tiny never read MNIST.
+
 The claims are the paper's, tested as measured: every run finishes; the eigen initializer is not
 worse than Xavier (within two pooled seed sd) on every task and cell; and it is the best or tied
 with the best there. When the measurement says otherwise the claim fails: that is a result.
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +51,8 @@ ROOT = Path(__file__).resolve().parents[3]
 COLORS = {"xavier": style.PALETTE[0], "kaiming": style.PALETTE[4], "orthogonal": style.PALETTE[2],
           "irnn": style.PALETTE[3], "nprnn": style.PALETTE[1], "eigen": style.PALETTE[7]}
 LINESTYLES = {"rnn": "-", "lstm": "--", "gru": ":"}
+MNIST_TASKS = ("mnist", "pmnist")  # = numerics.eigen.train.MNIST_TASKS (not imported: torch loads lazily)
+MNIST_ENV = "RNNMEMORY_MNIST_DIR"  # the full scale's MNIST directory, when set
 SD_TOLERANCE = 2.0  # eigen ≥ reference − 2 pooled sd over seeds counts as "not worse"
 
 
@@ -56,12 +65,22 @@ class Config:
     hidden: int = 32
     steps: tuple = (("digits", 600),)  # (task kind, training steps); other kinds: train.DEFAULTS
     spectrum: str = DEFAULT_SPECTRUM  # the eigen initializer's file (relative to the repository root or absolute)
+    data_dir: str | None = None  # the MNIST IDX directory; needed when a task is mnist or pmnist
+    train_subset: int | None = None  # MNIST runs train on this many images (seeded by data_seed 0); None: all
+
+
+def full_config(data_dir: str | None = None) -> Config:
+    """The full benchmark: every Tomita grammar and digits, and mnist, pmnist when `data_dir` is given."""
+    config = Config(tasks=tuple(f"tomita:{g}" for g in range(1, 8)) + ("digits",), inits=INITS, seeds=5, steps=())
+    if not data_dir:
+        return config
+    return dataclasses.replace(config, tasks=config.tasks + MNIST_TASKS,
+                               data_dir=str(Path(data_dir).expanduser().resolve()))
 
 
 # quick: about 2 minutes on 2 cores with 2 workers (digits first, so its long chunks start first)
 SCALES = {"quick": Config(tasks=("digits", "tomita:3", "tomita:5"), steps=(("tomita", 400), ("digits", 300))),
-          "full": Config(tasks=tuple(f"tomita:{g}" for g in range(1, 8)) + ("digits",),
-                         inits=INITS, seeds=5, steps=()),
+          "full": full_config(os.environ.get(MNIST_ENV)),
           "tiny": Config(tasks=("tomita:3", "digits"), cells=("rnn", "gru"), inits=("xavier", "irnn", "eigen"),
                          seeds=2, hidden=8, steps=(("tomita", 20), ("digits", 10)))}
 
@@ -103,7 +122,19 @@ def run_cell(config: Config, task: str, cell: str, init: str, seed: int) -> dict
               "run": run}
     if init == "eigen":
         inputs["spectrum"] = {"file": config.spectrum, "sha256": spectrum_digest(config.spectrum)}
+    if task in MNIST_TASKS:
+        inputs["data"] = mnist_source(config)
+        run.update(data_dir=inputs["data"]["data_dir"], train_subset=config.train_subset)
     return inputs
+
+
+def mnist_source(config: Config) -> dict:
+    """{"data_dir", "fingerprint"} of the config's MNIST directory (`train.mnist_fingerprint`)."""
+    from ...eigen.train import mnist_fingerprint
+
+    if config.data_dir is None:
+        raise NumericsError("the tasks mnist and pmnist need the directory of the MNIST IDX files (--data-dir DIR)")
+    return mnist_fingerprint(config.data_dir)
 
 
 def cells(config: Config) -> list:
@@ -120,6 +151,11 @@ def _train(inputs: dict, device: str) -> dict:
         if spectrum_digest(spectrum["file"]) != spectrum["sha256"]:
             raise NumericsError(f"the spectrum file {spectrum['file']} changed or vanished since its cells were listed")
         run["init"] = f"eigen:{spectrum_path(spectrum['file'])}"
+    if "data" in inputs:
+        from ...eigen.train import mnist_fingerprint
+
+        if mnist_fingerprint(inputs["data"]["data_dir"]) != inputs["data"]:
+            raise NumericsError(f"the MNIST files in {inputs['data']['data_dir']} changed since their cells were listed")
     try:
         return train_classifier(run.pop("task"), run.pop("cell"), run.pop("init"), run.pop("seed"), device=device,
                                 **run)
@@ -156,7 +192,18 @@ def check_config(config: Config) -> None:
     if isinstance(config.seeds, bool) or not isinstance(config.seeds, int) or config.seeds < 1:
         raise NumericsError(f"seeds must be an integer ≥ 1, got {config.seeds!r}")
     for task in config.tasks:
-        load_task(task)
+        if task not in MNIST_TASKS:
+            load_task(task)
+    if any(task in MNIST_TASKS for task in config.tasks):
+        from ...data.digits import load_mnist
+
+        mnist_source(config)
+        train = load_mnist(config.data_dir)["train"][1]  # a malformed file fails here, in one line
+        subset = config.train_subset
+        if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int)
+                                   or not 1 <= subset <= len(train)):
+            raise NumericsError(f"train_subset must be an integer from 1 to the {len(train)} MNIST training "
+                                f"images, got {subset!r}")
     if "eigen" in config.inits:
         path = spectrum_path(config.spectrum)
         if config.spectrum != DEFAULT_SPECTRUM and not path.is_file():
@@ -252,6 +299,8 @@ def analyze(config: Config, lookup: Lookup) -> Bench:
     setting = (f"hidden {config.hidden}, Adam, {config.seeds} seeds; training steps "
                + ", ".join(f"{k} {v}" for k, v in (config.steps or ())) + (" (others: the task defaults)"
                                                                              if config.steps else "the task defaults"))
+    if config.train_subset is not None and any(t in MNIST_TASKS for t in config.tasks):
+        setting += f"; MNIST trained on {config.train_subset} of its training images"
     return Bench(setting, list(config.tasks), list(config.cells), list(config.inits), config.seeds, metric, threshold,
                  rows, skipped, diverged, versus, eigen, best)
 
