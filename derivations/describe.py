@@ -10,6 +10,7 @@ import sympy as sp
 from . import symbols as S
 from .emit import functions, latex_align, numpy_module
 from .kernel import Derivation
+from .lag_kernel import other_lag
 from .properties import properties
 
 NORMALIZATION = "Θ((x,k,a),(x',k',b)) = δ_ab Σ_j α_j ⟨x_{k-j}, x'_{k'-j}⟩ / n_x  (n → ∞; cross-lag terms vanish)"
@@ -117,13 +118,14 @@ def lag_kernel_summary(lk) -> dict:
         "lag_kernel_blocks": {b: sp.sstr(e) for b, e in lk.blocks.items()},
         "moments": {"m": sp.sstr(lk.moments[0]), "mT": sp.sstr(lk.moments[1])},
         "initial_covariance": sp.sstr(lk.nngp),
+        "initial_covariance_corner": None if lk.nngp_corner is None else sp.sstr(lk.nngp_corner),
         "rank": None if rank is None else {"rank": rank[0], "span": [sp.sstr(f) for f in rank[1]]},
     }
 
 
 def family_summary(lk) -> dict:
     data = {"spec": lk.spec.to_dict(), "normalization": LAG_KERNEL_NORMALIZATION,
-            "alpha": sp.sstr(lk.diagonal), "nngp": sp.sstr(lk.nngp.subs(sp.Symbol("k", integer=True, nonnegative=True), S.lag)),
+            "alpha": sp.sstr(lk.diagonal), "nngp": sp.sstr(lk.nngp.subs(other_lag, S.lag)),
             "latex": sp.latex(lk.general)}
     data.update(lag_kernel_summary(lk))
     return data
@@ -137,7 +139,10 @@ def family_text(lk, data: dict, found: dict | None) -> str:
     if data["lag_kernel_corner"] is not None:
         lines.append(f"Theta_00 = {data['lag_kernel_corner']}")
     lines += [f"  from {b}: {e}" for b, e in data["lag_kernel_blocks"].items()]
-    lines += [f"alpha_j = Theta_jj = {data['alpha']}", f"n_x Cov(L_j(0), L_k(0)) = {data['initial_covariance']}"]
+    lines += [f"alpha_j = Theta_jj = {data['alpha']}",
+              f"n_x Cov(L_j(0), L_k(0)) = {data['initial_covariance']}  ({data['lag_kernel_holds_for'].split(';')[0]})"]
+    if data["initial_covariance_corner"] is not None:
+        lines.append(f"n_x Var L_0(0) = {data['initial_covariance_corner']}")
     rank = data["rank"]
     if rank is not None:
         span = ", ".join(rank["span"])

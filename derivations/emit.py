@@ -84,7 +84,8 @@ def _exact_small_lags(expr: sp.Expr) -> sp.Expr:
     general = sp.powsimp(sp.expand(general), force=True)
     safe = 0
     for power in general.atoms(sp.Pow):
-        if power.base == S.sigma["W"] and power.exp.has(S.lag) and power.exp.is_polynomial(S.lag):
+        if power.base == S.sigma["W"] and power.exp.has(S.lag) and power.exp.free_symbols <= {S.lag} \
+                and power.exp.is_polynomial(S.lag):
             exponent = sp.Poly(power.exp, S.lag)
             if exponent.degree() == 1:
                 slope, offset = exponent.all_coeffs()
@@ -163,7 +164,9 @@ def _render_python(printer_factory, base_imports: str, prelude: str, extra: str 
         bodies = "\n\n".join(_python_body(printer, f, prelude) for f in funcs)
         if "functools." in bodies:  # Min/Max of lags (non-Gaussian kernels)
             imports = "import functools\n" + imports
-        if "math." in bodies:  # Catalan numbers as Γ quotients (nprnn)
+        if target == "torch":  # SymPy's NumPy printer names some functions and π in numpy itself
+            bodies = bodies.replace("numpy.pi", "math.pi").replace("numpy.", "torch.")
+        if "math." in bodies:  # Catalan numbers as Γ quotients (nprnn), π
             imports = "import math\n" + imports
         if "builtins." in bodies:  # finite sums
             imports = "import builtins\n" + imports
@@ -277,24 +280,18 @@ def family_functions(spec: Spec) -> list[Function]:
             pieces.append((0, sp.Or(*[x < s for x in lags])))
         return sp.Piecewise(*pieces, (general, True)) if pieces else general
 
-    corner_diagonal = None if lk.corner is None else lk.corner
     # m' (the second tangent's position) is not a name in code
     names = {S.position_other: sp.Symbol("m2", integer=True, nonnegative=True)}
     return [dataclasses.replace(f, expr=f.expr.xreplace(names)) for f in [
         Function("lag_kernel", at_every_lag(lk.general, lk.corner, (j, k)), (j, k) + sigmas,
-                 "Θ_jk: Θ((x,k),(x',k')) = Σ_{j,j'} Θ_jj' x_{k-j} x'_{k'-j'} / n_x (n → ∞), for scalar lags j, k."),
-        Function("lag_weights", at_every_lag(lk.diagonal, corner_diagonal, (j,)), (j,) + sigmas,
+                 "Θ_jk: Θ((x,k),(x',k')) = Σ_{j,j'} Θ_jj' x_{k-j} x'_{k'-j'} / n_x (n → ∞), for scalar lags j, k"
+                 " (a geometric sum's closed form: σ_W ≠ 1, where σ_W = 1 is its limit)."),
+        Function("lag_weights", at_every_lag(lk.diagonal, lk.corner, (j,)), (j,) + sigmas,
                  "α_j = Θ_jj, the kernel's weight on lag j."),
-        Function("initial_impulse_covariance", at_every_lag(lk.nngp, initial_corner(spec), (j, k)), (j, k) + sigmas,
+        Function("initial_impulse_covariance", at_every_lag(lk.nngp, lk.nngp_corner, (j, k)), (j, k) + sigmas,
                  "n_x Cov(L_j(0), L_k(0)) of the initial impulse response."),
         Function("moment", lk.moments[0], (a, b, S.sigma["W"]) + extra, "m(a, b) = τ(W^a (W^b)ᵀ) in the limit."),
     ]]
-
-
-def initial_corner(spec: Spec):
-    from .lag_kernel import initial_covariance, specialize
-
-    return specialize(initial_covariance(spec, sp.Integer(0), sp.Integer(0)), spec) if spec.feedthrough else None
 
 
 def render(spec: Spec, target: str, derivation: Derivation | None = None) -> dict[str, str]:
@@ -306,7 +303,11 @@ def render(spec: Spec, target: str, derivation: Derivation | None = None) -> dic
         if target in ("c", "torch") and any(f.expr.has(sp.Sum) for f in funcs):
             raise SpecError(f"the {spec.family} kernel keeps finite sums over positions, which are emitted as "
                              "scalar numpy code only: use --target numpy (or latex)")
-        return TARGETS[target](spec, funcs, target)
+        files = TARGETS[target](spec, funcs, target)
+        if target == "torch":  # integer lags as float64 tensors: (1/2)·j of an int64 tensor is float32
+            files = {name: text.replace("torch.int64 if isinstance(v, int) else dtype", "dtype")
+                     for name, text in files.items()}
+        return files
     d = derive(spec) if derivation is None else derivation
     return TARGETS[target](spec, functions(d), target)
 

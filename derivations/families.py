@@ -131,6 +131,8 @@ def parse(init: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         given[key] = value
     params = {k: v for k, v in family.params.items() if v is not None}
     params.update(given)
+    if "file" in params:  # absolute, so cells computed elsewhere (another directory, a worker) find it
+        params["file"] = str(Path(params["file"]).expanduser().resolve())
     if name == "attractor":
         params["p"] = repr(_number(name, "p", params["p"], 0.0, 1.0))
     if name == "spectral":

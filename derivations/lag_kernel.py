@@ -119,6 +119,7 @@ class LagKernel:
     first_lag: int
     diagonal: sp.Expr  # α_j = Θ_jj from the general form
     nngp: sp.Expr  # n_x Cov(L_j(0), L_k(0)) = σ_C² σ_F² m(j − s, k − s) for j, k ≥ s
+    nngp_corner: sp.Expr | None  # its value at j = k = 0 (with σ_D² from the feed-through)
     moments: tuple[sp.Expr, sp.Expr]
 
 
@@ -175,8 +176,9 @@ def _contract(summand: sp.Expr, limits: list) -> sp.Expr:
 
 
 def _generic_sigma(expr: sp.Expr) -> sp.Expr:
-    """Keep the branch of a geometric sum for σ_W ≠ 1 (σ_W = 1 is its limit; the numbers in
-    `kernel_matrix` never divide by 1 − σ_W²)."""
+    """Keep the branch of a geometric sum for σ_W ≠ 1: the printed and emitted closed forms hold
+    for σ_W ≠ 1, σ_W = 1 being their limit; the numbers (`kernel_matrix`, derive --eval, every
+    check) never divide by 1 − σ_W² and are exact there."""
     def prune(*pieces):
         kept = [(e, c) for e, c in pieces if not (isinstance(c, sp.Eq) and c.has(S.sigma["W"]))]
         return sp.Piecewise(*kept) if kept and kept[-1][1] != sp.true or len(kept) > 1 else kept[0][0]
@@ -193,7 +195,7 @@ def specialize(expr: sp.Expr, spec: Spec) -> sp.Expr:
     total = sp.Integer(0)
     for part in sp.Add.make_args(sp.expand(value)):
         if isinstance(part, sp.Sum) or any(isinstance(f, sp.Sum) for f in sp.Mul.make_args(part)):
-            coefficient, (summed,) = sp.Integer(1), [f for f in sp.Mul.make_args(part) if isinstance(f, sp.Sum)]
+            (summed,) = [f for f in sp.Mul.make_args(part) if isinstance(f, sp.Sum)]
             coefficient = part / summed
             for term in sp.Add.make_args(sp.expand(summed.function)):
                 total += coefficient * _contract(term, list(summed.limits))
@@ -223,8 +225,9 @@ def derive_lag_kernel(spec: Spec) -> LagKernel:
         corner = None
     m, mt = rules.moments(spec, rules.a, rules.b)
     nngp = specialize(initial_covariance(spec, S.lag, other_lag), spec)
+    nngp_corner = specialize(initial_covariance(spec, sp.Integer(0), sp.Integer(0)), spec) if spec.feedthrough else None
     diagonal = _tidy(_same_lag(general.subs(other_lag, S.lag)).subs(sp.KroneckerDelta(S.lag, S.lag), 1))
-    return LagKernel(spec, generic, general, special, corner, s, diagonal, nngp, (m, mt))
+    return LagKernel(spec, generic, general, special, corner, s, diagonal, nngp, nngp_corner, (m, mt))
 
 
 # ---- numbers: the same terms, evaluated over a grid of lags ----

@@ -112,7 +112,8 @@ def evaluate(lk: LagKernel, values: dict, lags: range, leading: int = 3) -> dict
     return {
         "rows": rows,
         "kernel": theta.tolist(),
-        "numbers": {**diagonal_profile(alpha), **series_numbers(lk.spec, values, lk), "numerical_rank": rank,
+        "numbers": {**{k: None if v is None else v + lags.start for k, v in diagonal_profile(alpha).items()},
+                    **series_numbers(lk.spec, values, lk), "numerical_rank": rank,
                     "spectral_radius": spectral_radius(lk.spec, values["sigma_W"])},
         "eigenvalues": [float(x) for x in w[order]],
         "eigenvectors": vectors.T.tolist(),

@@ -179,3 +179,35 @@ def test_emit_refuses_what_it_cannot_write(tmp_path):
     result = runner.invoke(cli.main, ["emit", "--init", f"empirical:{tmp_path / 'w.npy'}", "--target", "numpy",
                                       "--out", str(tmp_path / "e")])
     assert result.exit_code == 2 and "measured" in result.output
+
+
+@pytest.mark.parametrize("args", [["--init", "identity", "--train", "C"], ["--init", "identity", "--train", "F,C"],
+                                  ["--init", "spectral:modulus=ring,phase=0.5", "--train", "C"],
+                                  ["--init", "spectral:modulus=uniform,phase=0.5", "--train", "C,D"]])
+def test_emit_single_lag_and_partial_specs(tmp_path, args):
+    """Specs whose kernel has powers in j + k or sines (found in review): every target renders and
+    the python ones evaluate to the numbers."""
+    import types
+
+    from derivations.emit import render
+
+    runner = CliRunner()
+    for target in ("numpy", "torch", "c", "latex"):
+        result = runner.invoke(cli.main, ["emit", *args, "--target", target, "--out", str(tmp_path / target)])
+        assert result.exit_code == 0, result.output
+    spec = cli.make_spec("ntk", "A", True, tuple(args[3].split(",")), (), False, args[1])
+    found = kernel_matrix(spec, 4, SIGMAS)["kernel"]
+    for target in ("numpy", "torch"):
+        (source,) = render(spec, target).values()
+        module = types.ModuleType("emitted")
+        exec(compile(source, "emitted", "exec"), module.__dict__)
+        with np.errstate(invalid="ignore", divide="ignore"):  # numpy.select evaluates the branch not taken
+            got = [[float(module.lag_kernel(j, k, *(SIGMAS[b] for b in "WFCD"))) for k in range(4)] for j in range(4)]
+        assert np.allclose(got, found, rtol=1e-12, atol=1e-14)
+
+
+def test_properties_count_lags_from_zero():
+    result = CliRunner().invoke(cli.main, ["derive", "--init", "identity", "--eval", "sigma_W=0.5", "--lags", "3:8",
+                                           "--format", "json"])
+    numbers = json.loads(result.output)["property_values"]
+    assert numbers["peak_lag"] == 3 and numbers["decreasing_from_lag"] == 3 and numbers["half_life"] == 4

@@ -12,6 +12,7 @@ entry with `kernel_matrix`.
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -197,7 +198,8 @@ def lag_kernel_verdict(entries: list[dict], slopes: dict, width: int) -> dict:
     top = [e for e in entries if e["width"] == width]
 
     def share(e):  # an entry passes if within 3 standard errors or within 5%: the smaller share of the two
-        z = abs(e["theta_mean"] - e["theta_theory"]) / e["theta_standard_error"] if e["theta_standard_error"] > 0 else 0.0
+        gap = abs(e["theta_mean"] - e["theta_theory"])
+        z = gap / e["theta_standard_error"] if e["theta_standard_error"] > 0 else (math.inf if gap > 0 else 0.0)
         return min(z / RATIO_STANDARD_ERRORS, abs(e["relative_error"]) / RATIO_RELATIVE)
 
     worst = max(top, key=share)
