@@ -167,7 +167,7 @@ def main():
 @spec_options
 @click.option("--format", "fmt", type=click.Choice(["text", "latex", "json"]), default="text", show_default=True)
 @click.option("--eval", "point", callback=_parse_eval, default=None, metavar="sigma_W=0.8,sigma_F=1,...",
-              help="Evaluate at these σ (and λ with --symbolic-rates); σ_F, σ_C default 1, σ_D 0.")
+              help="Evaluate at these σ (and λ with --symbolic-rates); σ_F, σ_C, σ_D default 1.")
 @click.option("--lags", callback=_parse_lags, default="0:12", show_default=True, metavar="START:STOP",
               help="Lags to evaluate with --eval (STOP excluded).")
 def derive(param, convention, feedthrough, trained, rates, symbolic_rates, init, fmt, point, lags):
