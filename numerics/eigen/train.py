@@ -253,7 +253,7 @@ def build_model(task: Task, cell: str, init: str, seed: int, hidden: int = 32, l
     name, params = parse_init(init)
     model = SequenceClassifier(cell, task.input_size, hidden, task.outputs, layers)
     initialize(model.rnn, name, seed=int(seed), **params)
-    generator = torch.Generator().manual_seed(_derived_seed(seed, 1))
+    generator = torch.Generator().manual_seed(derived_seed(seed, 1))
     with torch.no_grad():
         weight = torch.empty(model.readout.weight.shape, dtype=torch.float64)
         model.readout.weight.copy_(nn.init.xavier_uniform_(weight, generator=generator))
@@ -261,7 +261,7 @@ def build_model(task: Task, cell: str, init: str, seed: int, hidden: int = 32, l
     return model
 
 
-def _derived_seed(seed: int, stream: int) -> int:
+def derived_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([int(seed), stream]).generate_state(1, np.uint64)[0] >> 1)
 
 
@@ -353,7 +353,7 @@ def train_classifier(task: str, cell: str, init: str, seed: int, *, hidden: int 
         train = tuple(t.to(target) for t in data.train)
         test = tuple(t.to(target) for t in data.test)
         opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=lr)
-        batches = torch.Generator().manual_seed(_derived_seed(seed, 2))
+        batches = torch.Generator().manual_seed(derived_seed(seed, 2))
         curve = {"step": [], "train_loss": [], "test_metric": []}
         spectra: dict[str, list] = {}
 
