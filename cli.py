@@ -606,15 +606,20 @@ def eigen_bench(tasks, cells, inits, seeds, steps, hidden, spectrum, data_dir, t
     command = (f"rnnmemory eigen bench --task {','.join(tasks)} --cell {','.join(cells)} --init {','.join(inits)} "
                f"--seeds {seeds}" + (f" --data-dir {config.data_dir}" if data_dir is not None else "")
                + (f" --train-subset {train_subset}" if train_subset is not None else "") + f" --out {out}")
+    from numerics.io import write_atomic
+    from numerics.pipeline.reproduce import run_config
+
     with _resumable(out), _Progress(len(bench.cells(config)), "runs") as progress:
-        done = bench.run(config, out, device=device, jobs=jobs, scheduler=scheduler, progress=progress,
-                         command=command)
-    click.echo(done["table"])
-    counts = done["record"]["cells"]
+        done = run_config("E1", config, out, command=command, stem="bench", device=device, jobs=jobs,
+                          scheduler=scheduler, progress=progress)
+    text = bench.table(bench.Bench(**done["numbers"]))
+    write_atomic(Path(out) / "table.txt", text + "\n")
+    click.echo(text)
+    counts = done["counts"]
     click.echo(f"{counts['total']} runs ({counts['computed']} computed, {counts['reused']} reused) in "
-               f"{done['record']['wall_seconds']:.0f} s on {device} with " + (scheduler or f"{jobs} job(s)"))
-    for path in done["paths"]:
-        click.echo(str(path))
+               f"{done['wall_seconds']:.0f} s on {device} with " + (scheduler or f"{jobs} job(s)"))
+    for name in ("result.json", "bench.png", "bench.pdf", "table.txt"):
+        click.echo(str(Path(out) / name))
 
 
 @eigen.command("fit")

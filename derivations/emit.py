@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import math
 import types
 from pathlib import Path
 
@@ -156,7 +157,7 @@ class ScalarPrinter(NumPyPrinter):
         return "(" + " or ".join(self._print(a) for a in expr.args) + ")"
 
 
-def _render_python(printer_factory, base_imports: str, prelude: str, extra: str = ""):
+def _render_python(printer_factory, base_imports: str, prelude: str, extra=""):
     def render(spec: Spec, funcs: list[Function], target: str) -> dict[str, str]:
         imports = base_imports
         scalar = target == "numpy" and any(f.expr.has(sp.Sum) for f in funcs)
@@ -164,13 +165,12 @@ def _render_python(printer_factory, base_imports: str, prelude: str, extra: str 
         bodies = "\n\n".join(_python_body(printer, f, prelude) for f in funcs)
         if "functools." in bodies:  # Min/Max of lags (non-Gaussian kernels)
             imports = "import functools\n" + imports
-        if target == "torch":  # SymPy's NumPy printer names some functions and π in numpy itself
-            bodies = bodies.replace("numpy.pi", "math.pi").replace("numpy.", "torch.")
         if "math." in bodies:  # Catalan numbers as Γ quotients (nprnn), π
             imports = "import math\n" + imports
         if "builtins." in bodies:  # finite sums
             imports = "import builtins\n" + imports
-        text = header(spec, funcs, target, "#") + f'"""Lag weights for {spec.describe()}."""\n{imports}{extra}\n\n' + bodies
+        inputs = extra(spec) if callable(extra) else extra
+        text = header(spec, funcs, target, "#") + f'"""Lag weights for {spec.describe()}."""\n{imports}{inputs}\n\n' + bodies
         return {f"lag_weights_{target}.py": text}
     return render
 
@@ -182,6 +182,9 @@ class TorchCodePrinter(NumPyPrinter):
 
     _module = "torch"
     printmethod = "_torchcode"
+    # the NumPy printer's tables name numpy itself: functions become torch's, constants math's
+    _kf = {k: "torch." + v.split(".", 1)[1] for k, v in NumPyPrinter._kf.items()}
+    _kc = {k: "math." + v.split(".", 1)[1] for k, v in NumPyPrinter._kc.items() if hasattr(math, v.split(".", 1)[1])}
 
     def _print_Piecewise(self, expr):
         *pieces, (last, cond) = expr.args
@@ -211,6 +214,13 @@ class TorchCodePrinter(NumPyPrinter):
         return "(" + " | ".join(self._print(a) for a in expr.args) + ")"
 
 
+def _torch_inputs(spec: Spec) -> str:
+    # A non-Gaussian kernel has terms like sin(π(j − k)/2): (1/2)·j of an int64 tensor would be
+    # float32, so its lags become float64 too (the Gaussian's module keeps its integer lags).
+    lag_dtype = "torch.int64 if isinstance(v, int) else dtype" if spec.family == "gaussian" else "dtype"
+    return _TORCH_INPUTS.replace("LAG_DTYPE", lag_dtype)
+
+
 _TORCH_INPUTS = '''
 
 def _as_tensors(*values):
@@ -220,7 +230,7 @@ def _as_tensors(*values):
     dtype = next((v.dtype for v in tensors if v.is_floating_point()), torch.float64)
     device = tensors[0].device if tensors else None
     return tuple(v if isinstance(v, torch.Tensor) else
-                 torch.as_tensor(v, dtype=torch.int64 if isinstance(v, int) else dtype, device=device) for v in values)
+                 torch.as_tensor(v, dtype=LAG_DTYPE, device=device) for v in values)
 '''
 
 
@@ -250,7 +260,7 @@ def _render_c(spec: Spec, funcs: list[Function], target: str) -> dict[str, str]:
 
 TARGETS = {
     "numpy": _render_python(NumPyPrinter, "import numpy\n", ""),
-    "torch": _render_python(TorchCodePrinter, "import torch\n", "    {args} = _as_tensors({args})", _TORCH_INPUTS),
+    "torch": _render_python(TorchCodePrinter, "import torch\n", "    {args} = _as_tensors({args})", _torch_inputs),
     "latex": _render_latex,
     "c": _render_c,
 }
@@ -303,11 +313,7 @@ def render(spec: Spec, target: str, derivation: Derivation | None = None) -> dic
         if target in ("c", "torch") and any(f.expr.has(sp.Sum) for f in funcs):
             raise SpecError(f"the {spec.family} kernel keeps finite sums over positions, which are emitted as "
                              "scalar numpy code only: use --target numpy (or latex)")
-        files = TARGETS[target](spec, funcs, target)
-        if target == "torch":  # integer lags as float64 tensors: (1/2)·j of an int64 tensor is float32
-            files = {name: text.replace("torch.int64 if isinstance(v, int) else dtype", "dtype")
-                     for name, text in files.items()}
-        return files
+        return TARGETS[target](spec, funcs, target)
     d = derive(spec) if derivation is None else derivation
     return TARGETS[target](spec, functions(d), target)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .markov import Factor, Word
+from .markov import Word
 from .symbols import init_variance, sigma, width
 
 

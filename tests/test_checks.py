@@ -43,7 +43,7 @@ def test_check_ntk_detects_a_wrong_theory(monkeypatch, tmp_path):
 def test_check_ntk_writes_a_reproducible_result(tmp_path):
     first = run(*SMALL_NTK, "--out", str(tmp_path / "a"), "--format", "json")
     second = run(*SMALL_NTK, "--out", str(tmp_path / "b"), "--format", "json")
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     a, b = (json.loads((tmp_path / d / "result.json").read_text()) for d in "ab")
     assert a["rows"] == b["rows"] and len(a["rows"]) == 2 * 5
     assert set(a["rows"][0]) >= {"width", "sigma_w", "lag", "alpha_theory", "alpha_mean", "alpha_std", "ratio_mean", "ratio_std"}

@@ -261,6 +261,17 @@ def build_model(task: Task, cell: str, init: str, seed: int, hidden: int = 32, l
     return model
 
 
+def descend(model: nn.Module, opt, loss: torch.Tensor, clip: float | None, what: str, step: int, curve: dict) -> None:
+    """One optimizer step on `loss` (gradient norm clipped to `clip`); a non-finite loss ends the run."""
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(what, step, float(loss.detach()), curve)
+    opt.zero_grad()
+    loss.backward()
+    if clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+
+
 def derived_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([int(seed), stream]).generate_state(1, np.uint64)[0] >> 1)
 
@@ -375,13 +386,7 @@ def train_classifier(task: str, cell: str, init: str, seed: int, *, hidden: int 
         for step in range(1, steps + 1):
             rows = torch.randint(len(train[2]), (batch,), generator=batches).to(target)
             loss = _loss(data, model(train[0][rows], train[1][rows]), train[2][rows])
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"{cell} on {task}", step, float(loss.detach()), curve)
-            opt.zero_grad()
-            loss.backward()
-            if clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
+            descend(model, opt, loss, clip, f"{cell} on {task}", step, curve)
             if step % track_every == 0 or step == steps:
                 track(step)
     finally:

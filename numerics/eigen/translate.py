@@ -36,9 +36,9 @@ from torch import nn
 
 from ..data import multi30k
 from ..device import resolve_device
-from ..errors import NumericsError, TrainingDiverged
+from ..errors import NumericsError
 from ..models.initializers import initialize
-from .train import derived_seed
+from .train import derived_seed, descend
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 DEFAULTS = {"hidden": 256, "embed": 128, "steps": 3000, "batch": 64, "lr": 1e-3, "max_len": 40,
@@ -186,13 +186,7 @@ def train_translation(data_dir, cell: str, init: str, seed: int, *, hidden: int 
             logits = model(s, t[:, :-1])
             loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), t[:, 1:].reshape(-1),
                                                ignore_index=0)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"{cell} translation", step, float(loss.detach()), curve)
-            opt.zero_grad()
-            loss.backward()
-            if clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
+            descend(model, opt, loss, clip, f"{cell} translation", step, curve)
             window.append(float(loss.detach()))
             if step % track_every == 0 or step == steps:
                 curve["step"].append(step)

@@ -79,17 +79,44 @@ def draw(name: str, scale: str, out: str | Path, device: str = "cpu") -> Path:
     missing = sum(r is None for r in records.values())
     if missing:
         raise NumericsError(f"{name} needs {missing} cells that are not computed yet")
-    numbers = exp.analyze(config, lambda cell: records[cell_key(cell)]["result"])
-    claims = [c.to_dict() if isinstance(c, Claim) else c for c in exp.claims(config, numbers)]
+    found = {key: r["result"] for key, r in records.items()}
     results = ResultDir(Path(out) / name, force=True)  # derived from the cells; redrawn freely
-    fig = exp.plot(config, numbers)
-    results.save_figure(fig, name)
-    results.write_result(record(f"figure {name}", DEFAULT, {"scale": scale, "config": config_dict(config),
-                                                            "sigmas": DEFAULT_SIGMAS}, device, 0,
-                                {"figure": name, "title": exp.title, "paper": exp.paper,
-                                 "numbers": dataclasses.asdict(numbers), "claims": claims,
-                                 "cells": sorted(f"{key}.json" for key in records)}))
+    write_figure(exp, config, found, results, f"figure {name}", {"scale": scale}, device)
     return results.path
+
+
+def write_figure(exp, config, found: dict, results: ResultDir, command: str, inputs: dict, device: str,
+                 stem: str | None = None, extra: dict | None = None) -> dict:
+    """Analyze an experiment's results (cell key → result), save its plot and its result.json; returns the record."""
+    numbers = exp.analyze(config, lambda cell: found[cell_key(cell)])
+    claims = [c.to_dict() if isinstance(c, Claim) else c for c in exp.claims(config, numbers)]
+    results.save_figure(exp.plot(config, numbers), stem or exp.name)
+    rec = record(command, DEFAULT if exp.paper == "linear" else None,
+                 {**inputs, "config": config_dict(config), **({"sigmas": DEFAULT_SIGMAS} if exp.paper == "linear" else {})},
+                 device, 0, {"figure": exp.name, "title": exp.title, "paper": exp.paper,
+                             "numbers": dataclasses.asdict(numbers), "claims": claims,
+                             "cells": sorted(f"{key}.json" for key in found), **(extra or {})})
+    results.write_result(rec)
+    return rec
+
+
+def run_config(name: str, config, out: str | Path, *, command: str, stem: str | None = None, device: str = "cpu",
+               jobs: int = 1, scheduler: str | None = None, progress: Callable[[int], None] | None = None) -> dict:
+    """One experiment at a config of the caller's (a command's own sizes, not a named scale): its cells
+    computed or reused in OUT/cells, then its figure and result.json in OUT. Returns the record,
+    with the cell counts and the wall time."""
+    exp = experiment(name)
+    start = time.perf_counter()
+    cache = CellCache(out)
+    todo = exp.cells(config)
+    reused = sum(cache.load(c) is not None for c in todo)
+    records = run_cells(todo, compute_cells, cache, device=device, jobs=jobs, scheduler=scheduler, group=cell_group,
+                        group_size=64 if str(device).startswith("cuda") else 16, progress=progress)
+    found = {cell_key(c): r["result"] for c, r in zip(todo, records)}
+    counts = {"total": len(todo), "computed": len(todo) - reused, "reused": reused, "folder": "cells"}
+    return write_figure(exp, config, found, ResultDir(out, force=True), command, {}, device, stem,
+                        {"counts": counts, "jobs": jobs, "scheduler": scheduler,
+                         "wall_seconds": time.perf_counter() - start})
 
 
 def make_figure(name: str, scale: str, out: str | Path, *, device: str = "cpu", jobs: int = 1,
