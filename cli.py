@@ -562,7 +562,8 @@ def eigen_spectrum(cell, init_name, hidden, seed, out, force):
 @eigen.command("bench")
 @click.option("--task", "tasks", callback=_parse_list(str, "tasks"), default="tomita:3,digits", show_default=True,
               help="tomita:N (N = 1…7), digits, recall:D, mnist or pmnist (pixel-by-pixel and permuted MNIST: "
-                   "need --data-dir), comma-separated.")
+                   "need --data-dir), multi30k (English→German, test BLEU; gru and lstm only: needs "
+                   "--multi30k-dir), comma-separated.")
 @click.option("--cell", "cells", callback=_parse_list(str, "cells"), default="rnn,lstm,gru", show_default=True)
 @click.option("--init", "inits", callback=_parse_list(str, "initializers"),
               default="xavier,kaiming,orthogonal,irnn,nprnn,eigen", show_default=True,
@@ -570,18 +571,30 @@ def eigen_spectrum(cell, init_name, hidden, seed, out, force):
                    "--spectrum.")
 @click.option("--seeds", type=int, default=3, show_default=True, callback=_positive)
 @click.option("--steps", type=int, default=None, callback=_positive,
-              help="Training steps of every run (default: each task's own, e.g. 600 on Tomita, 1500 on digits).")
-@click.option("--hidden", type=click.IntRange(1, 4096), default=32, show_default=True)
+              help="Training steps of every run (default: each task's own, e.g. 600 on Tomita, 1500 on digits, "
+                   "3000 on multi30k).")
+@click.option("--hidden", type=click.IntRange(1, 4096), default=None,
+              help="Hidden size of every network (default: 32; multi30k's encoder–decoder 256).")
+@click.option("--embed", type=click.IntRange(1, 4096), default=None,
+              help="multi30k's word-embedding size (default: 128).")
 @click.option("--spectrum", default=None, metavar="FILE.npy",
               help="The eigen initializer's spectrum file (default: the committed numerics/eigen/default_spectrum.npy).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Directory of the four MNIST IDX files (train-images-idx3-ubyte, …, plain or .gz); needed by "
                    "mnist and pmnist. Nothing is downloaded.")
+@click.option("--multi30k-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Directory of the Multi30k text files (train, val, test_2016_flickr .en/.de, plain or .gz); "
+                   "needed by multi30k. Nothing is downloaded.")
 @click.option("--train-subset", type=int, default=None, callback=_positive, metavar="N",
-              help="MNIST runs train on N of the training images (a fixed seeded choice), e.g. on a CPU.")
+              help="MNIST and multi30k runs train on N of their training images or sentence pairs (a fixed "
+                   "seeded choice), e.g. on a CPU.")
+@click.option("--batched/--alone", default=False, show_default=True,
+              help="Train each task's runs of one cell (every initializer and seed) as one packed module: one "
+                   "cuDNN call for all on a GPU; on a CPU it pays only at small --hidden (see rnnmemory bench). "
+                   "The numbers equal the runs alone up to rounding.")
 @sweep_options
-def eigen_bench(tasks, cells, inits, seeds, steps, hidden, spectrum, data_dir, train_subset, out, device, jobs,
-                scheduler):
+def eigen_bench(tasks, cells, inits, seeds, steps, hidden, embed, spectrum, data_dir, multi30k_dir, train_subset,
+                batched, out, device, jobs, scheduler):
     """Train every initializer × cell × task over seeds: final test metric (mean ± sd), steps to a
     threshold and learning curves. Each run is a cell cached in OUT/cells, so a rerun resumes and a
     larger benchmark reuses the runs it shares; writes OUT/result.json, OUT/bench.png and OUT/table.txt.
@@ -589,35 +602,45 @@ def eigen_bench(tasks, cells, inits, seeds, steps, hidden, spectrum, data_dir, t
     Example: rnnmemory eigen bench --task tomita:3,digits --cell rnn,lstm,gru --init xavier,irnn,eigen --seeds 3 --out results/bench
 
     Example: rnnmemory eigen bench --task mnist,pmnist --cell rnn,lstm --init xavier,irnn --data-dir ~/data/mnist --out results/mnist
+
+    Example: rnnmemory eigen bench --task multi30k --cell gru,lstm --init xavier,orthogonal,eigen --multi30k-dir ~/data/multi30k --device cuda --out results/multi30k
     """
     from numerics.eigen.train import DEFAULTS
     from numerics.experiments.eigen import bench
 
-    config = bench.Config(tasks=tuple(tasks), cells=tuple(cells), inits=tuple(inits), seeds=seeds, hidden=hidden,
-                          steps=() if steps is None else tuple((kind, steps) for kind in DEFAULTS),
+    sizes = {} if hidden is None else {"hidden": hidden, "translation_hidden": hidden}
+    sizes.update({} if embed is None else {"translation_embed": embed})
+    sizes.update({} if train_subset is None else {"train_subset": train_subset, "translation_subset": train_subset})
+    kinds = (*DEFAULTS, bench.translation.TASK)
+    config = bench.Config(tasks=tuple(tasks), cells=tuple(cells), inits=tuple(inits), seeds=seeds,
+                          steps=() if steps is None else tuple((kind, steps) for kind in kinds),
                           spectrum=bench.DEFAULT_SPECTRUM if spectrum is None else str(Path(spectrum).resolve()),
                           data_dir=None if data_dir is None else str(data_dir.expanduser().resolve()),
-                          train_subset=train_subset)
+                          multi30k_dir=None if multi30k_dir is None else str(multi30k_dir.expanduser().resolve()),
+                          batched=batched, **sizes)
     bench.check_config(config)  # bad input: one line, before any run or file
     if "eigen" in inits and bench.spectrum_digest(config.spectrum) is None:
         raise InputError(f"--init eigen needs a spectrum file; none at {config.spectrum} (write one with "
                          "rnnmemory eigen fit, or pass --spectrum FILE)")
     device, jobs = _sweep_setup(device, jobs, scheduler)
+    given = {"--steps": steps, "--hidden": hidden, "--embed": embed, "--spectrum": spectrum and config.spectrum,
+             "--data-dir": config.data_dir, "--multi30k-dir": config.multi30k_dir, "--train-subset": train_subset}
     command = (f"rnnmemory eigen bench --task {','.join(tasks)} --cell {','.join(cells)} --init {','.join(inits)} "
-               f"--seeds {seeds}" + (f" --data-dir {config.data_dir}" if data_dir is not None else "")
-               + (f" --train-subset {train_subset}" if train_subset is not None else "") + f" --out {out}")
+               f"--seeds {seeds}" + "".join(f" {k} {v}" for k, v in given.items() if v is not None)
+               + (" --batched" if batched else "") + f" --out {out}")
     from numerics.io import write_atomic
     from numerics.pipeline.reproduce import run_config
 
-    with _resumable(out), _Progress(len(bench.cells(config)), "runs") as progress:
+    with _resumable(out), _Progress(len(bench.cells(config)), "batches" if batched else "runs") as progress:
         done = run_config("E1", config, out, command=command, stem="bench", device=device, jobs=jobs,
                           scheduler=scheduler, progress=progress)
     text = bench.table(bench.Bench(**done["numbers"]))
     write_atomic(Path(out) / "table.txt", text + "\n")
     click.echo(text)
     counts = done["counts"]
-    click.echo(f"{counts['total']} runs ({counts['computed']} computed, {counts['reused']} reused) in "
-               f"{done['wall_seconds']:.0f} s on {device} with " + (scheduler or f"{jobs} job(s)"))
+    click.echo(f"{counts['total']} {'batches' if batched else 'runs'} ({counts['computed']} computed, "
+               f"{counts['reused']} reused) in {done['wall_seconds']:.0f} s on {device} with "
+               + (scheduler or f"{jobs} job(s)"))
     for name in ("result.json", "bench.png", "bench.pdf", "table.txt"):
         click.echo(str(Path(out) / name))
 

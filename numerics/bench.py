@@ -46,7 +46,11 @@ SIZES = {
     "step": ({"width": 1024, "length": 256, "batch": 64}, {"width": 32, "length": 70, "batch": 4}),
     "ensemble": ({"members": 32, "widths": (64, 128, 256), "steps": 100, "length": 40, "samples": 20},
                  {"members": 3, "widths": (8,), "steps": 3, "length": 5, "samples": 4}),
+    # eigen E1's shapes: digits (64 steps, batch 64), 5 initializers × 2 seeds of one cell
+    "eigen": ({"task": "digits", "cells": ("rnn", "gru", "lstm"), "hiddens": (8, 32), "seeds": 2, "steps": 10},
+              {"task": "tomita:3", "cells": ("gru",), "hiddens": (4,), "seeds": 1, "steps": 2}),
 }
+EIGEN_INITS = ("xavier", "kaiming", "orthogonal", "nprnn", "spectral")
 
 
 # Every family whose lag kernel has a rule (empirical and spectral files reuse the measured path).
@@ -267,6 +271,27 @@ def bench_ensemble(device: torch.device, device_name: str, repeats: int, members
     return records
 
 
+def bench_eigen(device: torch.device, device_name: str, repeats: int, task: str, cells: tuple[str, ...],
+                hiddens: tuple[int, ...], seeds: int, steps: int) -> list[dict]:
+    """The eigen benchmark's runs of one task and cell (initializers × seeds) trained as one packed
+    module (`train_batched`) against `train_classifier` for each, one torch thread as in a sweep."""
+    from .eigen.batched import train_batched
+    from .eigen.train import train_classifier
+
+    runs = [(init, seed) for init in EIGEN_INITS for seed in range(seeds)]
+    options = {"steps": steps, "track_every": steps, "device": device.type, "threads": None}
+    records = []
+    for cell in cells:
+        for hidden in hiddens:
+            records.append(_record(
+                f"eigen bench: {len(runs)} runs of {cell} (hidden {hidden}) on {task}, {steps} steps, packed vs alone",
+                "eigen", device, device_name, max(1, repeats // 3),
+                (f"train_classifier × {len(runs)}",
+                 lambda: [train_classifier(task, cell, i, s, hidden=hidden, **options) for i, s in runs]),
+                ("train_batched", lambda: train_batched(task, cell, runs, hidden=hidden, **options))))
+    return records
+
+
 def device_peaks(device: torch.device, dtype: torch.dtype = torch.float64, repeats: int = 5) -> dict:
     """Measured peaks: a large square matrix product (flop/s) and a large device copy (bytes read + written per s)."""
     n = 8192 if device.type == "cuda" else 2048
@@ -311,6 +336,7 @@ def _run(torch_device: torch.device, quick: bool, cli: bool) -> list[dict]:
     records += bench_ntk(torch_device, name, repeats, **SIZES["ntk"][pick])
     records += bench_step(torch_device, name, repeats, **SIZES["step"][pick], peaks=peaks)
     records += bench_ensemble(torch_device, name, repeats, **SIZES["ensemble"][pick])
+    records += bench_eigen(torch_device, name, repeats, **SIZES["eigen"][pick])
     if cli:
         records += bench_cli(name, repeats=1 if quick else 5)
     return records

@@ -20,6 +20,8 @@ def test_quick_run_has_every_benchmark(records):
     assert sum("tangent Gram" in n for n in names) == 2
     assert sum("training step" in n for n in names) == 1
     assert sum("ensemble" in n for n in names) == len(bench.SIZES["ensemble"][1]["widths"])
+    eigen = bench.SIZES["eigen"][1]
+    assert sum("eigen bench" in n for n in names) == len(eigen["cells"]) * len(eigen["hiddens"])
     for r in records:
         assert KEYS <= set(r)
         assert r["baseline_s"] > 0 and r["fast_s"] > 0 and r["ratio"] == pytest.approx(r["baseline_s"] / r["fast_s"])

@@ -28,7 +28,7 @@ def spectrum(tmp_path):
 
 def test_irnn_is_a_relu_rnn_with_identity_and_is_skipped_on_gated_cells():
     cell = bench.run_cell(TINY, "tomita:3", "rnn", "irnn", 0)
-    assert cell["run"]["cell"] == "rnn-relu" and cell["run"]["init"] == "identity"
+    assert cell["run"]["cell"] == "rnn-relu" and cell["run"]["init"] == "identity:input_init=xavier"
     assert cell["cell"] == "rnn" and cell["init"] == "irnn"  # as the benchmark names it
     assert bench.skip_reason("gru", "irnn", TINY) and bench.skip_reason("lstm", "irnn", TINY)
     assert not any(c["init"] == "irnn" and c["cell"] in bench.GATED for c in bench.cells(TINY))
@@ -57,6 +57,29 @@ def test_tiny_end_to_end_with_a_spectrum_file(tmp_path, spectrum):
     fig.savefig(tmp_path / "E1.png")
     assert (tmp_path / "E1.png").stat().st_size > 10_000
     assert "tomita:3" in bench.E1.describe(numbers) and "eigen" in bench.table(numbers)
+
+
+def test_batched_runs_give_the_numbers_of_runs_alone(tmp_path):
+    config = dataclasses.replace(TINY, inits=("xavier", "irnn", "orthogonal"))
+    results = {}
+    for batched in (False, True):
+        here = dataclasses.replace(config, batched=batched)
+        todo = bench.E1.cells(here)
+        kinds = {c["kind"] for c in todo}
+        assert kinds == ({bench.BATCH} if batched else {"eigen-train"})
+        # one batch per task and trained module: rnn (tanh), rnn-relu (irnn) and gru
+        assert len(todo) == (len(TINY.tasks) * 3 if batched else len(TINY.tasks) * 5 * TINY.seeds)
+        compute = {kind: bench.E1.kinds[kind].compute for kind in kinds}
+        records = run_cells(todo, lambda chunk, device: compute[chunk[0]["kind"]](chunk, device),
+                            CellCache(tmp_path / str(batched)), group=bench.run_group)
+        found = {cell_key(c): r["result"] for c, r in zip(todo, records)}
+        results[batched] = bench.E1.analyze(here, lambda c: found[cell_key(c)])
+    for task in TINY.tasks:
+        for cell in TINY.cells:
+            for init, row in results[False].rows[task][cell].items():
+                other = results[True].rows[task][cell][init]
+                np.testing.assert_allclose(other["curve_mean"], row["curve_mean"], atol=0.02)  # ≤ a few test items
+                assert other["runs"] == row["runs"]
 
 
 def test_eigen_claims_fail_without_a_spectrum_file(tmp_path):
@@ -138,3 +161,88 @@ def test_a_malformed_spectrum_file_is_refused(tmp_path):
     np.save(path, np.array([[1.0, 2.0], [3.0, 4.0]]))
     with pytest.raises(NumericsError):
         bench.check_config(dataclasses.replace(TINY, spectrum=str(path)))
+
+
+# --- multi30k: translation as a task of E1 (numerics/experiments/eigen/translation.py) -----------
+
+# a word-for-word English→German table, as in tests/test_multi30k.py
+WORDS = {"a": "ein", "man": "mann", "dog": "hund", "red": "rot", "runs": "läuft", "sees": "sieht",
+         "the": "die", "ball": "ball"}
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A tiny Multi30k directory: 40 training and 10 val and test pairs of 3–5 words, in the standard names."""
+    rng = np.random.default_rng(0)
+    directory = tmp_path / "multi30k"
+    directory.mkdir()
+    for name, count in (("train", 40), ("val", 10), ("test_2016_flickr", 10)):
+        sentences = [list(rng.choice(sorted(WORDS), rng.integers(3, 6))) for _ in range(count)]
+        for language, words in (("en", lambda s: s), ("de", lambda s: [WORDS[w] for w in s])):
+            (directory / f"{name}.{language}").write_text(
+                "".join(" ".join(words(s)).capitalize() + " .\n" for s in sentences), encoding="utf-8")
+    return directory
+
+
+MT_ARGS = ["eigen", "bench", "--task", "multi30k", "--cell", "gru,rnn", "--init", "xavier,eigen", "--seeds", "2",
+           "--steps", "3", "--hidden", "8", "--embed", "8", "--jobs", "1", "--device", "cpu"]
+
+
+def test_cli_bench_on_multi30k_scores_bleu_and_skips_the_vanilla_rnn(tmp_path, corpus, spectrum):
+    pytest.importorskip("sacrebleu")
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(main, [*MT_ARGS, "--spectrum", spectrum, "--multi30k-dir", str(corpus),
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "4 runs (4 computed, 0 reused)" in result.output  # gru × 2 inits × 2 seeds; no rnn runs
+    record = json.loads((out / "result.json").read_text())
+    numbers = record["numbers"]
+    assert numbers["metric"] == {"multi30k": "bleu"} and numbers["threshold"] == {"multi30k": None}
+    assert numbers["curve"] == {"multi30k": "train loss"} and numbers["rows"]["multi30k"]["rnn"] == {}
+    for row in numbers["rows"]["multi30k"]["gru"].values():
+        assert row["finished"] == 2 and 0 <= row["final_mean"] <= 100 and row["steps_mean"] is None
+        assert row["curve_step"] == [3] and row["curve_mean"][0] > 0  # the mean training loss
+    assert {(s["task"], s["cell"]) for s in numbers["skipped"]} == {("multi30k", "rnn")}
+    assert "--multi30k-dir" in record["command"] and "--spectrum" in record["command"]
+    table = (out / "table.txt").read_text()
+    assert "multi30k   gru   eigen       BLEU" in table and "n/a (no test curve)" in table
+    assert "skipped: rnn on multi30k (xavier, eigen): the translation model is a GRU or LSTM" in table
+    cells = [json.loads(p.read_text())["inputs"] for p in (out / "cells").glob("*.json")]
+    assert {c["kind"] for c in cells} == {"eigen-translate"}
+    assert all(c["data"]["data_dir"] == str(corpus.resolve()) and len(c["data"]["fingerprint"]) == 64 for c in cells)
+    assert {c["run"]["hidden"] for c in cells} == {8} and "eigen" in {c["init"] for c in cells}
+
+
+def test_multi30k_cells_follow_the_files_and_refuse_changed_ones(corpus):
+    config = dataclasses.replace(TINY, tasks=("multi30k",), cells=("gru",), inits=("xavier",), seeds=1,
+                                 multi30k_dir=str(corpus))
+    cell = bench.cells(config)[0]
+    assert cell["kind"] == "eigen-translate" and cell["run"]["steps"] == 3000  # the trainer's default
+    (corpus / "test_2016_flickr.de").write_text("ein hund .\n" * 10, encoding="utf-8")
+    assert bench.cells(config)[0]["data"] != cell["data"]
+    with pytest.raises(NumericsError, match="changed since"):
+        bench.compute_translations([cell], "cpu")
+
+
+def test_the_full_scale_has_multi30k_only_with_a_directory(corpus):
+    assert "multi30k" not in bench.full_config().tasks
+    assert not any("multi30k" in c.tasks for c in (bench.SCALES["quick"], bench.SCALES["tiny"]))
+    full = bench.full_config(None, str(corpus))
+    assert full.tasks[-1] == "multi30k" and full.multi30k_dir == str(corpus.resolve())
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "--multi30k-dir"),
+    (["--multi30k-dir", "/nonexistent/multi30k"], "does not exist"),
+    (["--multi30k-dir", "EMPTY"], "not found"),
+    (["--multi30k-dir", "DATA", "--train-subset", "41"], "train subset"),
+])
+def test_cli_bench_refuses_a_missing_multi30k_directory_in_one_line(tmp_path, corpus, extra, message):
+    (tmp_path / "empty").mkdir()
+    extra = [{"EMPTY": str(tmp_path / "empty"), "DATA": str(corpus)}.get(e, e) for e in extra]
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(main, [*MT_ARGS, "--init", "xavier", *extra, "--out", str(out)])
+    assert result.exit_code == 2 and (result.exception is None or isinstance(result.exception, SystemExit))
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output, result.output
+    assert not out.exists()

@@ -47,6 +47,8 @@ cores across runs, and the numbers do not depend on how many cores a worker has.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import hashlib
 import math
@@ -272,6 +274,11 @@ def descend(model: nn.Module, opt, loss: torch.Tensor, clip: float | None, what:
     opt.step()
 
 
+def diverged_result(error: TrainingDiverged) -> dict:
+    """A diverged run as a benchmark records it: a result, not an error."""
+    return {"status": "diverged", "diverged": {"step": error.step, "loss": error.loss}, "curve": error.curves}
+
+
 def derived_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([int(seed), stream]).generate_state(1, np.uint64)[0] >> 1)
 
@@ -333,73 +340,135 @@ def train_classifier(task: str, cell: str, init: str, seed: int, *, hidden: int 
     Raises NumericsError for an unknown task, cell, initializer or option, TrainingDiverged (a
     NumericsError) when a training loss is not finite.
     """
-    data = load_task(task, data_seed, data_dir=data_dir, train_subset=train_subset)
-    source = mnist_fingerprint(data_dir) if data.kind in MNIST_TASKS else {}
-    settings = dict(DEFAULTS[data.kind])
-    for key, value in (("steps", steps), ("batch", batch), ("lr", lr), ("track_every", track_every),
-                       ("threshold", threshold)):
-        if value is not None:
-            settings[key] = value
-    steps = _check_int(settings["steps"], "steps", 0)
-    batch = _check_int(settings["batch"], "batch")
-    track_every = _check_int(settings["track_every"], "track_every")
-    lr, threshold = settings["lr"], settings["threshold"]
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
-        raise NumericsError(f"lr must be a finite number > 0, got {lr!r}")
-    if optimizer not in OPTIMIZERS:
-        raise NumericsError(f"unknown optimizer {optimizer!r} (choose {', '.join(OPTIMIZERS)})")
-    if clip is not None and not (isinstance(clip, (int, float)) and clip > 0):
-        raise NumericsError(f"clip must be a number > 0 or None, got {clip!r}")
+    run = Run.prepare(task, cell, hidden=hidden, layers=layers, steps=steps, batch=batch, lr=lr,
+                      optimizer=optimizer, clip=clip, track_every=track_every, threshold=threshold,
+                      data_seed=data_seed, device=device, data_dir=data_dir, train_subset=train_subset)
+    check_seed(seed)
+    with torch_threads(threads):
+        model = build_model(run.data, cell, init, seed, hidden, layers).to(run.device)
+        opt = run.optimizer(model.parameters())
+        batches = torch.Generator().manual_seed(derived_seed(seed, 2))
+        tracker = Tracker(run, f"{cell} on {task}")
+        tracker.track(model, 0)
+        for step in range(1, run.steps + 1):
+            rows = torch.randint(len(run.train[2]), (run.batch,), generator=batches).to(run.device)
+            loss = _loss(run.data, model(run.train[0][rows], run.train[1][rows]), run.train[2][rows])
+            descend(model, opt, loss, clip, tracker.what, step, tracker.curve)
+            if run.tracks(step):
+                tracker.track(model, step)
+    return tracker.result(init, seed)
+
+
+def check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise NumericsError(f"seed must be an integer ≥ 0, got {seed!r}")
-    if cell not in CELLS:
-        raise NumericsError(f"unknown cell {cell!r} (choose {', '.join(CELLS)})")
-    target = resolve_device(device)
+    return int(seed)
 
-    previous_threads = torch.get_num_threads()
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """torch's intra-op threads set to `threads` for the block (None: left alone), restored after."""
+    previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(_check_int(threads, "threads"))
     try:
-        model = build_model(data, cell, init, seed, hidden, layers).to(target)
-        train = tuple(t.to(target) for t in data.train)
-        test = tuple(t.to(target) for t in data.test)
-        opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=lr)
-        batches = torch.Generator().manual_seed(derived_seed(seed, 2))
-        curve = {"step": [], "train_loss": [], "test_metric": []}
-        spectra: dict[str, list] = {}
-
-        def track(step: int) -> None:
-            model.eval()
-            with torch.no_grad():
-                train_loss = float(_loss(data, _outputs(model, *train[:2]), train[2]))
-                metric = _metric(data, _outputs(model, *test[:2]), test[2])
-            model.train()
-            if not math.isfinite(train_loss):
-                raise TrainingDiverged(f"{cell} on {task}", step, train_loss, curve)
-            curve["step"].append(step)
-            curve["train_loss"].append(train_loss)
-            curve["test_metric"].append(metric)
-            for key, values in _spectra(model).items():
-                spectra.setdefault(key, []).append(values)
-
-        track(0)
-        for step in range(1, steps + 1):
-            rows = torch.randint(len(train[2]), (batch,), generator=batches).to(target)
-            loss = _loss(data, model(train[0][rows], train[1][rows]), train[2][rows])
-            descend(model, opt, loss, clip, f"{cell} on {task}", step, curve)
-            if step % track_every == 0 or step == steps:
-                track(step)
+        yield
     finally:
-        torch.set_num_threads(previous_threads)
+        torch.set_num_threads(previous)
 
-    reached = [s for s, m in zip(curve["step"], curve["test_metric"]) if m >= threshold]
-    config = {"task": task, "cell": cell, "init": init, "seed": int(seed), "hidden": hidden, "layers": layers,
-              "steps": steps, "batch": batch, "lr": float(lr), "optimizer": optimizer,
-              "clip": None if clip is None else float(clip), "track_every": track_every, "data_seed": data_seed,
-              "data": data.sizes(), "dtype": str(torch.get_default_dtype()).removeprefix("torch."),
-              "torch": torch.__version__, **source}
-    if train_subset is not None:
-        config["train_subset"] = int(train_subset)
-    return {"config": config, "curve": curve, "metric": data.metric, "final_metric": curve["test_metric"][-1],
-            "threshold": float(threshold), "steps_to_threshold": reached[0] if reached else None,
-            "eigenvalues": spectra}
+
+@dataclasses.dataclass
+class Run:
+    """The checked settings and data of a training run, shared by every network trained with them."""
+    data: Task
+    cell: str
+    hidden: int
+    layers: int
+    steps: int
+    batch: int
+    lr: float
+    optimizer_name: str
+    clip: float | None
+    track_every: int
+    threshold: float
+    data_seed: int
+    train_subset: int | None
+    source: dict
+    device: torch.device
+    train: tuple
+    test: tuple
+
+    @classmethod
+    def prepare(cls, task: str, cell: str, *, hidden: int = 32, layers: int = 1, steps=None, batch=None, lr=None,
+                optimizer: str = "adam", clip: float | None = 1.0, track_every=None, threshold=None,
+                data_seed: int = 0, device: str = "cpu", data_dir=None, train_subset: int | None = None) -> "Run":
+        """Check the options (one-line NumericsError for a bad one) and load the task's data."""
+        data = load_task(task, data_seed, data_dir=data_dir, train_subset=train_subset)
+        source = mnist_fingerprint(data_dir) if data.kind in MNIST_TASKS else {}
+        settings = dict(DEFAULTS[data.kind])
+        for key, value in (("steps", steps), ("batch", batch), ("lr", lr), ("track_every", track_every),
+                           ("threshold", threshold)):
+            if value is not None:
+                settings[key] = value
+        lr = settings["lr"]
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
+            raise NumericsError(f"lr must be a finite number > 0, got {lr!r}")
+        if optimizer not in OPTIMIZERS:
+            raise NumericsError(f"unknown optimizer {optimizer!r} (choose {', '.join(OPTIMIZERS)})")
+        if clip is not None and not (isinstance(clip, (int, float)) and clip > 0):
+            raise NumericsError(f"clip must be a number > 0 or None, got {clip!r}")
+        if cell not in CELLS:
+            raise NumericsError(f"unknown cell {cell!r} (choose {', '.join(CELLS)})")
+        target = resolve_device(device)
+        return cls(data, cell, hidden, layers, _check_int(settings["steps"], "steps", 0),
+                   _check_int(settings["batch"], "batch"), float(lr), optimizer, clip,
+                   _check_int(settings["track_every"], "track_every"), settings["threshold"], data_seed, train_subset,
+                   source, target, tuple(t.to(target) for t in data.train), tuple(t.to(target) for t in data.test))
+
+    def optimizer(self, params):
+        return (torch.optim.Adam if self.optimizer_name == "adam" else torch.optim.SGD)(params, lr=self.lr)
+
+    def tracks(self, step: int) -> bool:
+        return step % self.track_every == 0 or step == self.steps
+
+    def config(self, init: str, seed: int) -> dict:
+        config = {"task": self.data.name, "cell": self.cell, "init": init, "seed": int(seed), "hidden": self.hidden,
+                  "layers": self.layers, "steps": self.steps, "batch": self.batch, "lr": self.lr,
+                  "optimizer": self.optimizer_name, "clip": None if self.clip is None else float(self.clip),
+                  "track_every": self.track_every, "data_seed": self.data_seed, "data": self.data.sizes(),
+                  "dtype": str(torch.get_default_dtype()).removeprefix("torch."), "torch": torch.__version__,
+                  **self.source}
+        if self.train_subset is not None:
+            config["train_subset"] = int(self.train_subset)
+        return config
+
+
+class Tracker:
+    """A run's learning curve and spectra: the whole train and test sets scored at tracked steps."""
+
+    def __init__(self, run: Run, what: str):
+        self.run, self.what = run, what
+        self.curve = {"step": [], "train_loss": [], "test_metric": []}
+        self.spectra: dict[str, list] = {}
+
+    def track(self, model: SequenceClassifier, step: int) -> None:
+        run = self.run
+        model.eval()
+        with torch.no_grad():
+            train_loss = float(_loss(run.data, _outputs(model, *run.train[:2]), run.train[2]))
+            metric = _metric(run.data, _outputs(model, *run.test[:2]), run.test[2])
+        model.train()
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(self.what, step, train_loss, self.curve)
+        self.curve["step"].append(step)
+        self.curve["train_loss"].append(train_loss)
+        self.curve["test_metric"].append(metric)
+        for key, values in _spectra(model).items():
+            self.spectra.setdefault(key, []).append(values)
+
+    def result(self, init: str, seed: int) -> dict:
+        curve, threshold = self.curve, float(self.run.threshold)
+        reached = [s for s, m in zip(curve["step"], curve["test_metric"]) if m >= threshold]
+        return {"config": self.run.config(init, seed), "curve": curve, "metric": self.run.data.metric,
+                "final_metric": curve["test_metric"][-1], "threshold": threshold,
+                "steps_to_threshold": reached[0] if reached else None, "eigenvalues": self.spectra}

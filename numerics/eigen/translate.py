@@ -38,7 +38,7 @@ from ..data import multi30k
 from ..device import resolve_device
 from ..errors import NumericsError
 from ..models.initializers import initialize
-from .train import derived_seed, descend
+from .train import derived_seed, descend, parse_init
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 DEFAULTS = {"hidden": 256, "embed": 128, "steps": 3000, "batch": 64, "lr": 1e-3, "max_len": 40,
@@ -101,8 +101,9 @@ def build_model(cell: str, init: str, seed: int, src_vocab: int, tgt_vocab: int,
                 embed: int) -> Seq2Seq:
     """A seeded Seq2Seq: encoder and decoder by `initialize`, the rest from stream 5."""
     model = Seq2Seq(cell, src_vocab, tgt_vocab, hidden, embed)
-    initialize(model.encoder, init, seed=derived_seed(seed, 3))
-    initialize(model.decoder, init, seed=derived_seed(seed, 4))
+    name, params = parse_init(init)  # 'name:key=value,…' and eigen:FILE, as in train.build_model
+    initialize(model.encoder, name, seed=derived_seed(seed, 3), **params)
+    initialize(model.decoder, name, seed=derived_seed(seed, 4), **params)
     generator = torch.Generator().manual_seed(derived_seed(seed, 5))
     with torch.no_grad():
         for embedding in (model.src_embed, model.tgt_embed):

@@ -1,16 +1,21 @@
 """E1: the initializer × cell × task benchmark of the eigen paper (Dou & Principe 2023, arXiv:2307.15679).
 
-Every run is one `numerics.eigen.train.train_classifier` call, a cell of kind 'eigen-train'
-(cached, computed on Dask like every other cell); for each task, cell and initializer the figure
-shows the final test metric (mean ± sd over seeds), the steps to the task's threshold and the mean
-learning curve. The same cells back `rnnmemory eigen bench`.
+Every run is one `numerics.eigen.train.train_classifier` call, a cell of kind 'eigen-train', or on
+the task multi30k one `numerics.eigen.translate.train_translation` call, a cell of kind
+'eigen-translate' (`translation.py`); both are cached and computed on Dask like every other cell. For
+each task, cell and initializer the figure shows the final test metric (mean ± sd over seeds), the
+steps to the task's threshold and the mean learning curve. The same cells back `rnnmemory eigen bench`.
 
 Initializer names of the benchmark (`INITS`), as the paper names its baselines:
   xavier, kaiming, orthogonal, nprnn   that initializer on every gate block of the cell's weight_hh
                                        (np-RNN with the cell's own nonlinearity: tanh for `rnn`)
   irnn      the IRNN (Le et al. 2015): a *ReLU* vanilla RNN with identity recurrence and zero bias,
             so the cell `rnn` runs as torch's rnn-relu; IRNN is defined for vanilla RNNs only, so it is
-            skipped on lstm and gru (listed in the numbers as skipped, never silently dropped)
+            skipped on lstm and gru (listed in the numbers as skipped, never silently dropped). Its
+            input weights are xavier like every other initializer's, not Le et al.'s N(0, 0.001²):
+            under Adam those tiny inputs let the bias updates (summed over every step by the identity)
+            switch all ReLUs off within a few steps, and the network stayed at chance on digits and
+            tomita:3 at every rate tried (3e-3 to 1e-4); with xavier inputs it learns.
   eigen     the toolkit's eigen initializer: `spectral` drawn from the committed spectrum file
             `numerics/eigen/default_spectrum.npy` (written by `rnnmemory eigen fit`; the paper's own
             construction could not be read, so this is a reconstruction of its procedure). When that
@@ -23,6 +28,15 @@ files of `Config.data_dir` (`--data-dir` of the command); a cell carries the res
 `mnist_fingerprint` of its files, so cells of different files never mix, and a run refuses files
 that changed since its cells were listed. The full scale adds mnist and pmnist only when the
 environment variable RNNMEMORY_MNIST_DIR names such a directory; quick and tiny never read MNIST.
+
+Batched (`Config.batched`, `eigen bench --batched`): the runs of one task and trained module (every
+initializer and seed) are one cell of kind 'eigen-train-batch', trained as one packed module by
+`numerics.eigen.batched.train_batched` — one cuDNN call for all on a GPU; on the CPU it pays only
+at small hidden sizes (`rnnmemory bench`). The numbers equal the runs alone up to rounding.
+
+Multi30k (`translation.py`: `Config.multi30k_dir`, fingerprinted like MNIST; the full scale adds it when
+RNNMEMORY_MULTI30K_DIR is set): no vanilla `rnn` runs (skipped with that reason); the metric is test
+BLEU (0–100), the curves are the training loss and the steps to threshold are n/a.
 
 The claims are the paper's, tested as measured: every run finishes; the eigen initializer is not
 worse than Xavier (within two pooled seed sd) on every task and cell; and it is the best or tied
@@ -38,8 +52,9 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import NumericsError, TrainingDiverged
-from ...pipeline import style
-from ...pipeline.experiment import Claim, Experiment, Kind, Lookup, fmt
+from ...pipeline.experiment import Claim, Experiment, Kind, Lookup
+from . import translation
+from .bench_report import SD_TOLERANCE, describe, plot, table  # noqa: F401 (table: the command's text)
 
 CELL_VERSION = 1  # part of every cell's key: bump it when a cell's meaning changes, to recompute
 INITS = ("xavier", "kaiming", "orthogonal", "irnn", "nprnn", "eigen")
@@ -47,13 +62,8 @@ CELLS = ("rnn", "lstm", "gru")
 GATED = ("lstm", "gru")
 DEFAULT_SPECTRUM = "numerics/eigen/default_spectrum.npy"  # relative to the repository root
 ROOT = Path(__file__).resolve().parents[3]
-# one colour per initializer whatever subset a run uses (Okabe–Ito; eigen in black)
-COLORS = {"xavier": style.PALETTE[0], "kaiming": style.PALETTE[4], "orthogonal": style.PALETTE[2],
-          "irnn": style.PALETTE[3], "nprnn": style.PALETTE[1], "eigen": style.PALETTE[7]}
-LINESTYLES = {"rnn": "-", "lstm": "--", "gru": ":"}
 MNIST_TASKS = ("mnist", "pmnist")  # = numerics.eigen.train.MNIST_TASKS (not imported: torch loads lazily)
 MNIST_ENV = "RNNMEMORY_MNIST_DIR"  # the full scale's MNIST directory, when set
-SD_TOLERANCE = 2.0  # eigen ≥ reference − 2 pooled sd over seeds counts as "not worse"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,24 +73,33 @@ class Config:
     inits: tuple = ("xavier", "orthogonal", "irnn", "nprnn", "eigen")
     seeds: int = 2
     hidden: int = 32
-    steps: tuple = (("digits", 600),)  # (task kind, training steps); other kinds: train.DEFAULTS
+    steps: tuple = (("digits", 600),)  # (task kind, training steps); others: train.DEFAULTS, translate.DEFAULTS
     spectrum: str = DEFAULT_SPECTRUM  # the eigen initializer's file (relative to the repository root or absolute)
     data_dir: str | None = None  # the MNIST IDX directory; needed when a task is mnist or pmnist
     train_subset: int | None = None  # MNIST runs train on this many images (seeded by data_seed 0); None: all
+    multi30k_dir: str | None = None  # the Multi30k text files; needed when a task is multi30k
+    translation_hidden: int = 256  # multi30k's encoder–decoder (`hidden` is the classifiers')
+    translation_embed: int = 128
+    translation_subset: int | None = None  # multi30k trains on this many pairs (seeded by data seed 0); None: all
+    batched: bool = False  # each task's runs of one module trained as one packed module (module docstring)
 
 
-def full_config(data_dir: str | None = None) -> Config:
-    """The full benchmark: every Tomita grammar and digits, and mnist, pmnist when `data_dir` is given."""
+def full_config(data_dir: str | None = None, multi30k_dir: str | None = None) -> Config:
+    """The full benchmark: every Tomita grammar and digits, mnist and pmnist when `data_dir` is given,
+    multi30k when `multi30k_dir` is."""
     config = Config(tasks=tuple(f"tomita:{g}" for g in range(1, 8)) + ("digits",), inits=INITS, seeds=5, steps=())
-    if not data_dir:
-        return config
-    return dataclasses.replace(config, tasks=config.tasks + MNIST_TASKS,
-                               data_dir=str(Path(data_dir).expanduser().resolve()))
+    if data_dir:
+        config = dataclasses.replace(config, tasks=config.tasks + MNIST_TASKS,
+                                     data_dir=str(Path(data_dir).expanduser().resolve()))
+    if multi30k_dir:
+        config = dataclasses.replace(config, tasks=config.tasks + (translation.TASK,),
+                                     multi30k_dir=str(Path(multi30k_dir).expanduser().resolve()))
+    return config
 
 
 # quick: about 2 minutes on 2 cores with 2 workers (digits first, so its long chunks start first)
 SCALES = {"quick": Config(tasks=("digits", "tomita:3", "tomita:5"), steps=(("tomita", 400), ("digits", 300))),
-          "full": full_config(os.environ.get(MNIST_ENV)),
+          "full": full_config(os.environ.get(MNIST_ENV), os.environ.get(translation.ENV)),
           "tiny": Config(tasks=("tomita:3", "digits"), cells=("rnn", "gru"), inits=("xavier", "irnn", "eigen"),
                          seeds=2, hidden=8, steps=(("tomita", 20), ("digits", 10)))}
 
@@ -99,13 +118,13 @@ def spectrum_digest(spectrum: str) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
-def skip_reason(cell: str, init: str, config: Config) -> str | None:
-    """Why a (cell, initializer) pair has no runs, or None when it runs."""
+def skip_reason(cell: str, init: str, config: Config, task: str | None = None) -> str | None:
+    """Why a (cell, initializer) pair has no runs (on `task`; None: on any task), or None when it runs."""
     if init == "irnn" and cell in GATED:
         return "IRNN is defined for vanilla (ReLU) RNNs only"
     if init == "eigen" and spectrum_digest(config.spectrum) is None:
         return f"no spectrum file at {config.spectrum} (rnnmemory eigen fit writes one)"
-    return None
+    return translation.skip_reason(cell) if task == translation.TASK else None
 
 
 def _steps(config: Config, task: str) -> int | None:
@@ -114,17 +133,20 @@ def _steps(config: Config, task: str) -> int | None:
 
 def run_cell(config: Config, task: str, cell: str, init: str, seed: int) -> dict:
     """The cell of one run: what the benchmark calls it (task, cell, init, seed) and what trains (`run`)."""
-    run = {"task": task, "cell": cell, "init": init, "seed": seed, "hidden": config.hidden,
-           "steps": _steps(config, task)}
-    if init == "irnn":
-        run.update(cell="rnn-relu", init="identity")
-    inputs = {"kind": "eigen-train", "version": CELL_VERSION, "task": task, "cell": cell, "init": init, "seed": seed,
-              "run": run}
+    if task == translation.TASK:
+        inputs = translation.run_cell(config, cell, init, seed, _steps(config, task))
+    else:
+        run = {"task": task, "cell": cell, "init": init, "seed": seed, "hidden": config.hidden,
+               "steps": _steps(config, task)}
+        if init == "irnn":
+            run.update(cell="rnn-relu", init="identity:input_init=xavier")
+        inputs = {"kind": "eigen-train", "task": task, "cell": cell, "init": init, "seed": seed, "run": run}
+        if task in MNIST_TASKS:
+            inputs["data"] = mnist_source(config)
+            run.update(data_dir=inputs["data"]["data_dir"], train_subset=config.train_subset)
+    inputs["version"] = CELL_VERSION
     if init == "eigen":
         inputs["spectrum"] = {"file": config.spectrum, "sha256": spectrum_digest(config.spectrum)}
-    if task in MNIST_TASKS:
-        inputs["data"] = mnist_source(config)
-        run.update(data_dir=inputs["data"]["data_dir"], train_subset=config.train_subset)
     return inputs
 
 
@@ -138,29 +160,64 @@ def mnist_source(config: Config) -> dict:
 
 
 def cells(config: Config) -> list:
-    return [run_cell(config, t, c, i, s) for t in config.tasks for c in config.cells for i in config.inits
-            if skip_reason(c, i, config) is None for s in range(config.seeds)]
+    runs = [run_cell(config, t, c, i, s) for t in config.tasks for c in config.cells for i in config.inits
+            if skip_reason(c, i, config, t) is None for s in range(config.seeds)]
+    return list(batches(config, runs).values()) + [r for r in runs if r["kind"] != "eigen-train"] if config.batched else runs
 
 
-def _train(inputs: dict, device: str) -> dict:
-    from ...eigen.train import train_classifier
+def batches(config: Config, runs: list) -> dict:
+    """{(task, trained module): the batch cell of its 'eigen-train' runs} (Config.batched)."""
+    out = {}
+    for run in runs:
+        if run["kind"] == "eigen-train":
+            key = (run["task"], run["run"]["cell"])
+            out.setdefault(key, {"kind": BATCH, "version": CELL_VERSION, "task": key[0], "cell": key[1], "runs": []})
+            out[key]["runs"].append(run)
+    return out
 
-    run = dict(inputs["run"])
-    if "spectrum" in inputs:
-        spectrum = inputs["spectrum"]
-        if spectrum_digest(spectrum["file"]) != spectrum["sha256"]:
-            raise NumericsError(f"the spectrum file {spectrum['file']} changed or vanished since its cells were listed")
-        run["init"] = f"eigen:{spectrum_path(spectrum['file'])}"
+
+def run_lookup(config: Config, lookup: Lookup) -> Lookup:
+    """The result of one run's cell, read from its batch cell when the runs were batched."""
+    if not config.batched:
+        return lookup
+    groups = batches(config, [c for c in cells(dataclasses.replace(config, batched=False))])
+
+    def find(cell: dict) -> dict:
+        if cell["kind"] != "eigen-train":
+            return lookup(cell)
+        group = groups[(cell["task"], cell["run"]["cell"])]
+        return lookup(group)[group["runs"].index(cell)]
+    return find
+
+
+def _init(inputs: dict) -> str:
+    """The initializer a run trains with: eigen:FILE once the spectrum file is checked unchanged."""
+    spectrum = inputs.get("spectrum")
+    if spectrum is None:
+        return inputs["run"]["init"]
+    if spectrum_digest(spectrum["file"]) != spectrum["sha256"]:
+        raise NumericsError(f"the spectrum file {spectrum['file']} changed or vanished since its cells were listed")
+    return f"eigen:{spectrum_path(spectrum['file'])}"
+
+
+def _check_data(inputs: dict) -> None:
     if "data" in inputs:
         from ...eigen.train import mnist_fingerprint
 
         if mnist_fingerprint(inputs["data"]["data_dir"]) != inputs["data"]:
             raise NumericsError(f"the MNIST files in {inputs['data']['data_dir']} changed since their cells were listed")
+
+
+def _train(inputs: dict, device: str) -> dict:
+    from ...eigen.train import diverged_result, train_classifier
+
+    run = dict(inputs["run"], init=_init(inputs))
+    _check_data(inputs)
     try:
         return train_classifier(run.pop("task"), run.pop("cell"), run.pop("init"), run.pop("seed"), device=device,
                                 **run)
     except TrainingDiverged as error:  # recorded, not raised: a divergence is a result of the benchmark
-        return {"status": "diverged", "diverged": {"step": error.step, "loss": error.loss}, "curve": error.curves}
+        return diverged_result(error)
 
 
 def compute_runs(chunk: list, device: str) -> list:
@@ -168,16 +225,41 @@ def compute_runs(chunk: list, device: str) -> list:
     return [_train(c, device) for c in chunk]
 
 
+def compute_batches(chunk: list, device: str) -> list:
+    """Cells of kind 'eigen-train-batch': each one packed training of its runs (a list of their results)."""
+    from ...eigen.batched import train_batched
+
+    out = []
+    for batch in chunk:
+        runs = [dict(c["run"], init=_init(c)) for c in batch["runs"]]
+        for c in batch["runs"]:
+            _check_data(c)
+        first = dict(runs[0])
+        task, cell = first.pop("task"), first.pop("cell")
+        for key in ("init", "seed"):
+            first.pop(key)
+        out.append(train_batched(task, cell, [(r["init"], r["seed"]) for r in runs], device=device, **first))
+    return out
+
+
+def compute_translations(chunk: list, device: str) -> list:
+    """Cells of kind 'eigen-translate' (multi30k), one encoder–decoder trained each."""
+    return [translation.train(c, _init(c), device) for c in chunk]
+
+
 def run_group(cell: dict) -> tuple:
     """Runs of one task and cell share a chunk (the same data and the same shapes)."""
     return (cell["kind"], cell["task"], cell["cell"])
 
 
-TRAIN = Kind(compute_runs, run_group)
+BATCH = "eigen-train-batch"
+TRAIN, TRANSLATE, BATCHES = (Kind(compute_runs, run_group), Kind(compute_translations, run_group),
+                             Kind(compute_batches, run_group))
 
 
 def check_config(config: Config) -> None:
-    """Refuse unknown tasks, cells and initializers, and a malformed spectrum file, before any run."""
+    """Refuse unknown tasks, cells and initializers, a malformed spectrum file and missing or malformed
+    MNIST or Multi30k files, before any run."""
     from torch import nn
 
     from ...eigen.train import load_task
@@ -192,8 +274,10 @@ def check_config(config: Config) -> None:
     if isinstance(config.seeds, bool) or not isinstance(config.seeds, int) or config.seeds < 1:
         raise NumericsError(f"seeds must be an integer ≥ 1, got {config.seeds!r}")
     for task in config.tasks:
-        if task not in MNIST_TASKS:
+        if task not in MNIST_TASKS and task != translation.TASK:
             load_task(task)
+    if translation.TASK in config.tasks:
+        translation.check(config)
     if any(task in MNIST_TASKS for task in config.tasks):
         from ...data.digits import load_mnist
 
@@ -222,14 +306,15 @@ class Bench:
     cells: list
     inits: list
     seeds: int
-    metric: dict  # task → "accuracy" or "r2"
-    threshold: dict  # task → the metric's threshold for "steps to threshold"
+    metric: dict  # task → "accuracy", "r2" or "bleu" (multi30k, 0–100)
+    threshold: dict  # task → the metric's threshold for "steps to threshold" (None: n/a, multi30k)
     rows: dict  # task → cell → init → final mean/sd, steps to threshold, mean curve, diverged seeds
-    skipped: list  # {"cell", "init", "why"} pairs with no runs
+    skipped: list  # {"cell", "init", "why"} pairs with no runs; with "task" when on that task only
     diverged: list  # {"task", "cell", "init", "seed", "step", "loss"}
     versus_xavier: dict  # task → cell → init → (mean − xavier mean) / pooled sd (None without xavier)
     eigen: dict  # task → cell → {"minus_xavier_sd", "minus_best_sd", "best"}; {} without eigen runs
     best: dict  # task → cell → the initializer with the highest mean final metric
+    curve: dict = dataclasses.field(default_factory=dict)  # task → what its curves show: "test …" or "train loss"
 
 
 def _pooled_sd(a: dict, b: dict) -> float:
@@ -257,14 +342,16 @@ def _row(results: list, seeds: int) -> dict:
            "steps_mean": float(np.mean(reached)) if reached else None, "curve_step": [], "curve_mean": [],
            "curve_sd": []}
     if done:
-        curves = np.array([r["curve"]["test_metric"] for r in done], dtype=float)
+        key = "test_metric" if "test_metric" in done[0]["curve"] else "train_loss"  # translation: no test curve
+        curves = np.array([r["curve"][key] for r in done], dtype=float)
         row.update(curve_step=done[0]["curve"]["step"], curve_mean=curves.mean(0).tolist(),
                    curve_sd=curves.std(0).tolist())
     return row
 
 
 def analyze(config: Config, lookup: Lookup) -> Bench:
-    rows, skipped, diverged, metric, threshold = {}, [], [], {}, {}
+    lookup = run_lookup(config, lookup)
+    rows, skipped, diverged, metric, threshold, curve = {}, [], [], {}, {}, {}
     for cell in config.cells:
         for init in config.inits:
             why = skip_reason(cell, init, config)
@@ -275,7 +362,10 @@ def analyze(config: Config, lookup: Lookup) -> Bench:
         for cell in config.cells:
             rows[task][cell] = {}
             for init in config.inits:
-                if skip_reason(cell, init, config) is not None:
+                why = skip_reason(cell, init, config, task)
+                if why is not None:
+                    if skip_reason(cell, init, config) is None:  # skipped on this task only
+                        skipped.append({"task": task, "cell": cell, "init": init, "why": why})
                     continue
                 results = [lookup(run_cell(config, task, cell, init, s)) for s in range(config.seeds)]
                 for seed, r in enumerate(results):
@@ -283,6 +373,7 @@ def analyze(config: Config, lookup: Lookup) -> Bench:
                         diverged.append({"task": task, "cell": cell, "init": init, "seed": seed, **r["diverged"]})
                     else:
                         metric[task], threshold[task] = r["metric"], r["threshold"]
+                        curve[task] = f"test {r['metric']}" if "test_metric" in r["curve"] else "train loss"
                 rows[task][cell][init] = _row(results, config.seeds)
     versus, eigen, best = {}, {}, {}
     for task in config.tasks:
@@ -301,8 +392,11 @@ def analyze(config: Config, lookup: Lookup) -> Bench:
                                                                              if config.steps else "the task defaults"))
     if config.train_subset is not None and any(t in MNIST_TASKS for t in config.tasks):
         setting += f"; MNIST trained on {config.train_subset} of its training images"
+    if translation.TASK in config.tasks:
+        own = translation.setting(config, _steps(config, translation.TASK))
+        setting = f"{own}, Adam, {config.seeds} seeds" if set(config.tasks) == {translation.TASK} else f"{setting}; {own}"
     return Bench(setting, list(config.tasks), list(config.cells), list(config.inits), config.seeds, metric, threshold,
-                 rows, skipped, diverged, versus, eigen, best)
+                 rows, skipped, diverged, versus, eigen, best, curve)
 
 
 def _worst(n: Bench, key: str):
@@ -335,101 +429,5 @@ def claims(config: Config, n: Bench) -> list:
     return out
 
 
-# ---------------------------------------------------------------- the figure and the words
-
-
-def label(init: str) -> str:
-    return {"xavier": "Xavier", "kaiming": "Kaiming", "orthogonal": "orthogonal", "irnn": "IRNN (ReLU)",
-            "nprnn": "np-RNN", "eigen": "eigen"}.get(init, init)
-
-
-def plot(config: Config, n: Bench):
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    tasks = n.tasks
-    fig, axes = style.figure(ncols=1 + len(n.cells), nrows=len(tasks), height=2.2)
-    width = 0.8 / len(n.inits)
-    for r, task in enumerate(tasks):
-        ax = axes[r, 0]
-        lows = []
-        for k, init in enumerate(n.inits):
-            for x, cell in enumerate(n.cells):
-                row = n.rows[task][cell].get(init)
-                if row is None or row["final_mean"] is None:
-                    continue
-                ax.bar(x + (k - (len(n.inits) - 1) / 2) * width, row["final_mean"], width * 0.92,
-                       yerr=row["final_sd"], color=COLORS.get(init, "0.5"), ecolor="0.25",
-                       error_kw={"lw": 0.8, "capsize": 1.5})
-                lows.append(row["final_mean"] - row["final_sd"])
-        if task in n.threshold:
-            ax.axhline(n.threshold[task], color="0.4", ls="--", lw=0.8)
-        floor = 0.5 if n.metric.get(task) == "accuracy" and task.startswith("tomita") else 0.0
-        if lows:
-            ax.set_ylim(max(0.0, min(floor, min(lows) - 0.05)), 1.0)
-        ax.set_xticks(range(len(n.cells)), n.cells)
-        ax.grid(axis="x", visible=False)
-        ax.set_ylabel(f"final test {n.metric.get(task, 'metric')}")
-        ax.set_title(task, loc="right")
-        style.panel_label(ax, chr(ord("a") + r * (1 + len(n.cells))))
-        for c, cell in enumerate(n.cells):
-            ax = axes[r, 1 + c]
-            for init in n.inits:
-                row = n.rows[task][cell].get(init)
-                if row is None or not row["curve_step"]:
-                    continue
-                steps, mean, sd = (np.array(row[k]) for k in ("curve_step", "curve_mean", "curve_sd"))
-                ax.plot(steps, mean, color=COLORS.get(init, "0.5"), lw=1.1)
-                ax.fill_between(steps, mean - sd, mean + sd, color=COLORS.get(init, "0.5"), alpha=0.12, lw=0)
-            if task in n.threshold:
-                ax.axhline(n.threshold[task], color="0.4", ls="--", lw=0.8)
-            ax.set_xlabel("training step")
-            ax.set_ylabel(f"test {n.metric.get(task, 'metric')}")
-            ax.set_title(f"{task}, {cell}", loc="right")
-            style.panel_label(ax, chr(ord("a") + r * (1 + len(n.cells)) + 1 + c))
-    handles = [Patch(color=COLORS.get(i, "0.5"), label=label(i)) for i in n.inits]
-    handles.append(Line2D([], [], color="0.4", ls="--", lw=0.8, label="threshold"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
-               title=f"mean ± sd over {n.seeds} seeds")
-    return fig
-
-
-def table(n: Bench) -> str:
-    """The benchmark as plain text: final metric mean ± sd, steps to threshold and how many seeds reached it."""
-    lines = [f"{'task':<10} {'cell':<5} {'init':<11} {'final (mean ± sd)':<19} {'steps to threshold':<22} diverged"]
-    for task in n.tasks:
-        for cell in n.cells:
-            for init, row in n.rows[task][cell].items():
-                final = ("n/a" if row["final_mean"] is None
-                         else f"{row['final_mean']:.3f} ± {row['final_sd']:.3f}")
-                steps = ("never" if row["steps_mean"] is None else f"{row['steps_mean']:.0f}") + \
-                    f" ({row['reached']}/{row['runs']} reached)"
-                lines.append(f"{task:<10} {cell:<5} {init:<11} {final:<19} {steps:<22} {row['runs'] - row['finished']}")
-    for s in n.skipped:
-        lines.append(f"skipped: {s['init']} on {s['cell']}: {s['why']}")
-    return "\n".join(lines)
-
-
-def describe(n: Bench) -> str:
-    text = (f"Final test metric of each initializer on each task and cell ({n.setting}), mean ± sd over seeds "
-            "(bars; dashed: the threshold for 'steps to threshold'), and the mean test-metric curves (± sd shaded). ")
-    for task in n.tasks:
-        parts = []
-        for cell in n.cells:
-            here = {i: r for i, r in n.rows[task][cell].items() if r["final_mean"] is not None}
-            order = sorted(here, key=lambda i: -here[i]["final_mean"])
-            parts.append(f"{cell}: " + " > ".join(f"{label(i)} {fmt(here[i]['final_mean'], 3)}" for i in order))
-        text += f"{task}: " + "; ".join(parts) + ". "
-    if n.eigen:
-        lost = [f"{t}/{c}" for t, per in n.eigen.items() for c, v in per.items()
-                if v["minus_xavier_sd"] is not None and v["minus_xavier_sd"] < -SD_TOLERANCE]
-        text += ("The eigen initializer is within two seed sd of Xavier or above it everywhere. " if not lost else
-                 f"The eigen initializer falls more than two seed sd below Xavier on {', '.join(lost)}. ")
-    for s in n.skipped:
-        text += f"No {label(s['init'])} runs on {s['cell']}: {s['why']}. "
-    text += (f"{len(n.diverged)} runs diverged." if n.diverged else "Every run finished.")
-    return text
-
-
 E1 = Experiment("E1", "Initializers × cells × tasks: the eigen initializer against its baselines", "eigen", SCALES,
-                Bench, cells, analyze, claims, plot, describe, kinds={"eigen-train": TRAIN})
+                Bench, cells, analyze, claims, plot, describe, kinds={"eigen-train": TRAIN, translation.KIND: TRANSLATE, BATCH: BATCHES})
