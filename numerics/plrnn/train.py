@@ -1,0 +1,284 @@
+"""One training run of a PLRNN or a baseline on a long-range task (THEORY.md, "PLRNN (paper 3)").
+
+    train_long_range(task, T, model, seed, *, hidden=40, steps=…, …) → a JSON-ready dict
+
+Tasks (`TASKS`; nothing is downloaded):
+  addition, multiplication   `numerics.data.long_range` at length T: train, validation and test
+             sets generated from SeedSequence([data_seed, task, T, split]), sizes `train_size`,
+             `val_size`, `test_size` (defaults below; the public code used 100 000 and 10 000 test).
+             MSE on the output after the last step; metric: the fraction of trials with
+             |error| < 0.04.
+  digits     scikit-learn's 8×8 digits as 64 steps of one pixel in [0, 1], the 60/20/20 seeded
+             train/validation/test split of `numerics.data.digits.digits_sequences`. T is 64 (or None).
+  mnist      sequential MNIST, 784 steps of one normalized pixel (`mnist_normalized`), from the IDX
+             files in `data_dir` (refused without it): validation = `val_size` (default 5 000) of the
+             60 000 training images, a seeded choice; test = the 10 000 test images (or a seeded
+             `test_size` of them). T is 784 (or None).
+  digits and mnist: cross-entropy on the 10 outputs after the last step; metric: accuracy.
+`train_subset` (any task) trains on that many training sequences, a seeded choice by data_seed.
+
+Training: Adam (lr 1e-3), the gradient norm clipped to `clip` (3), minibatches of `batch` (500)
+sequences drawn without replacement, a fresh seeded permutation every epoch; the loss is the task
+loss plus the model's regularizer (the rplrnn's; zero for the others). A non-finite loss raises
+`TrainingDiverged`.
+
+Checkpoints at steps 0, track_every, 2·track_every, … and the last: the loss on a fixed probe of
+≤ 2048 training sequences, the regularizer, the validation loss and metric, the test metric.
+Model selection is on the validation split: `selected` is the checkpoint with the highest
+validation metric (the earliest on ties) and its test metric is the run's result. `best_test` is
+the highest test metric over checkpoints — what the public code reported (it picked the best test
+epoch) — so the difference is visible; `final` is the last checkpoint.
+
+Seeds: the data depend on `data_seed` only (default 0), so every model and seed sees the same
+sequences; the model is drawn from SeedSequence([seed, 1]) (`derived_seed`), the minibatch order
+from [seed, 2], the analysed states from [seed, 4]. torch's global generator is never read.
+
+For analysis (fixed points, Jacobian products) the result also holds, at the selected checkpoint,
+the PLRNN's parameters A, W (diagonal masked), h, C, z0 and B, and `STATE_COUNT` states z_t
+visited on the first `STATE_SEQUENCES` test sequences (a seeded choice of (sequence, step) pairs);
+a baseline's visited hidden states likewise.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.digits import digits_sequences
+from ..data.long_range import (
+    TOLERANCE,
+    fraction_correct,
+    marker_problem,
+    mnist_normalized,
+)
+from ..device import resolve_device
+from ..eigen.train import derived_seed, descend, mnist_fingerprint
+from ..errors import NumericsError, TrainingDiverged
+from .model import MODELS, PLRNN, build_model
+
+TASKS = ("addition", "multiplication", "digits", "mnist")
+MARKER_TASKS = ("addition", "multiplication")
+LENGTHS = {"digits": 64, "mnist": 784}  # fixed sequence lengths of the image tasks
+DEFAULTS = {
+    "addition": {"steps": 2000, "batch": 500, "track_every": 100,
+                 "train_size": 10_000, "val_size": 1_000, "test_size": 1_000},
+    "multiplication": {"steps": 2000, "batch": 500, "track_every": 100,
+                       "train_size": 10_000, "val_size": 1_000, "test_size": 1_000},
+    "digits": {"steps": 1500, "batch": 100, "track_every": 100},
+    "mnist": {"steps": 3000, "batch": 500, "track_every": 250, "val_size": 5_000},
+}
+EVAL_CHUNK = 2048  # sequences per forward pass when a split is scored
+PROBE = 2048  # training sequences on which the curve's training loss is measured
+STATE_SEQUENCES, STATE_COUNT = 64, 300
+
+
+def _int(value, what: str, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise NumericsError(f"{what} must be an integer ≥ {low}, got {value!r}")
+    return int(value)
+
+
+def _seeded_rows(count: int, total: int, data_seed: int, stream: int, what: str) -> torch.Tensor:
+    if count > total:
+        raise NumericsError(f"{what} {count} exceeds the {total} sequences available")
+    rng = np.random.default_rng(np.random.SeedSequence([data_seed, stream]))
+    return torch.as_tensor(np.sort(rng.choice(total, count, replace=False)))
+
+
+def load_long_range(task: str, T: int | None, *, data_seed: int = 0, train_size: int | None = None,
+                    val_size: int | None = None, test_size: int | None = None, data_dir=None,
+                    train_subset: int | None = None) -> dict:
+    """{"train", "validation", "test"} → (inputs (N, T, K), targets), on the CPU (module docstring)."""
+    if task not in TASKS:
+        raise NumericsError(f"unknown task {task!r} (choose {', '.join(TASKS)})")
+    data_seed = _int(data_seed, "data_seed", 0)
+    if task in MARKER_TASKS:
+        sizes = {k: _int(v if v is not None else DEFAULTS[task][k], k)
+                 for k, v in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size))}
+        index = MARKER_TASKS.index(task)
+        splits = {split: marker_problem(task, T, sizes[key], [data_seed, index, T, code])
+                  for code, (split, key) in enumerate((("train", "train_size"), ("validation", "val_size"),
+                                                       ("test", "test_size")))}
+    else:
+        if T is not None and T != LENGTHS[task]:
+            raise NumericsError(f"task {task!r} has {LENGTHS[task]} steps; T must be {LENGTHS[task]} or None, got {T!r}")
+        if train_size is not None:
+            raise NumericsError(f"task {task!r} has a fixed training set; use train_subset to train on fewer sequences")
+        if task == "digits":
+            if val_size is not None or test_size is not None:
+                raise NumericsError("task 'digits' has fixed validation and test splits (60/20/20)")
+            splits = digits_sequences(data_seed)
+        else:
+            data = mnist_normalized(data_dir, seed=data_seed)
+            inputs, labels = data["train"]
+            count = _int(val_size if val_size is not None else DEFAULTS["mnist"]["val_size"], "val_size")
+            held = _seeded_rows(count, len(labels), data_seed, 5, "val_size")
+            keep = torch.ones(len(labels), dtype=torch.bool)
+            keep[held] = False
+            splits = {"train": (inputs[keep], labels[keep]), "validation": (inputs[held], labels[held]),
+                      "test": data["test"]}
+            if test_size is not None:
+                rows = _seeded_rows(_int(test_size, "test_size"), len(data["test"][1]), data_seed, 6, "test_size")
+                splits["test"] = tuple(t[rows] for t in data["test"])
+    if train_subset is not None:
+        inputs, targets = splits["train"]
+        rows = _seeded_rows(_int(train_subset, "train_subset"), len(targets), data_seed, 3, "train_subset")
+        splits["train"] = (inputs[rows], targets[rows])
+    return splits
+
+
+def _loss(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    if task in MARKER_TASKS:
+        return nn.functional.mse_loss(outputs, targets)
+    return nn.functional.cross_entropy(outputs, targets)
+
+
+def _metric(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    if task in MARKER_TASKS:
+        return fraction_correct(outputs, targets)
+    return float((outputs.argmax(-1) == targets).to(torch.float64).mean())
+
+
+def _outputs(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    return torch.cat([model(inputs[i:i + EVAL_CHUNK]) for i in range(0, len(inputs), EVAL_CHUNK)])
+
+
+def _visited_states(model: nn.Module, inputs: torch.Tensor, seed: int) -> list:
+    """STATE_COUNT states visited on the first STATE_SEQUENCES sequences, a seeded choice of (sequence, step)."""
+    with torch.no_grad():
+        states = model.states(inputs[:STATE_SEQUENCES]).flatten(0, 1)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 4]))
+    rows = np.sort(rng.choice(len(states), min(STATE_COUNT, len(states)), replace=False))
+    return states[torch.as_tensor(rows, device=states.device)].to("cpu", torch.float64).tolist()
+
+
+def _versions() -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+
+
+def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden: int = 40, steps: int | None = None,
+                     batch: int | None = None, lr: float = 1e-3, clip: float | None = 3.0, p: float = 0.5,
+                     tau_a: float = 5.0, tau_w: float = 5.0, reduction: str = "mean",
+                     train_size: int | None = None, val_size: int | None = None, test_size: int | None = None,
+                     track_every: int | None = None, data_seed: int = 0, device: str = "cpu",
+                     threads: int | None = 1, data_dir=None, train_subset: int | None = None) -> dict:
+    """Train one model on one task; its checkpoints, selected and best results, and analysis data.
+
+    task: addition, multiplication, digits or mnist; T: the length (digits and mnist: None or their
+    own); model: one of `MODELS`; p, tau_a, tau_w, reduction: the rplrnn's regularizer (ignored,
+    but checked, for the others). steps, batch, track_every and the split sizes default per task
+    (`DEFAULTS`). clip: gradient-norm clip (None: none). threads: torch's intra-op threads during
+    the run (None leaves them). data_dir: the MNIST directory.
+
+    Returns {"config", "metric" ("fraction_correct" or "accuracy"), "curve": {"step", "train_loss",
+    "regularizer", "val_loss", "val_metric", "test_metric"}, "selected": {"step", "val_metric",
+    "test_metric"}, "best_test": {"step", "test_metric"}, "final": {"step", "val_metric",
+    "test_metric"}, "parameters" (PLRNN models: A, W, h, C, z0, B as lists; else None),
+    "states" (visited states, lists), "timing": {"seconds"}} (module docstring).
+    Raises NumericsError for bad input, TrainingDiverged when the loss is not finite.
+    """
+    if task not in TASKS:
+        raise NumericsError(f"unknown task {task!r} (choose {', '.join(TASKS)})")
+    if model not in MODELS:
+        raise NumericsError(f"unknown model {model!r} (choose {', '.join(MODELS)})")
+    seed = _int(seed, "seed", 0)
+    settings = {k: v for k, v in DEFAULTS[task].items() if k in ("steps", "batch", "track_every")}
+    for key, value in (("steps", steps), ("batch", batch), ("track_every", track_every)):
+        if value is not None:
+            settings[key] = value
+    steps = _int(settings["steps"], "steps", 0)
+    batch, track_every = _int(settings["batch"], "batch"), _int(settings["track_every"], "track_every")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
+        raise NumericsError(f"lr must be a finite number > 0, got {lr!r}")
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
+        raise NumericsError(f"clip must be a number > 0 or None, got {clip!r}")
+    if threads is not None:
+        threads = _int(threads, "threads")
+    target = resolve_device(device)
+    inputs_k, outputs = (2, 1) if task in MARKER_TASKS else (1, 10)
+    net = build_model(model, inputs_k, hidden, outputs, derived_seed(seed, 1), p=p, tau_a=tau_a, tau_w=tau_w,
+                      reduction=reduction)
+    source = mnist_fingerprint(data_dir) if task == "mnist" and data_dir is not None else {}
+    splits = load_long_range(task, T, data_seed=data_seed, train_size=train_size, val_size=val_size,
+                             test_size=test_size, data_dir=data_dir, train_subset=train_subset)
+    train, validation, test = (tuple(t.to(target) for t in splits[k]) for k in ("train", "validation", "test"))
+    if batch > len(train[1]):
+        raise NumericsError(f"batch {batch} exceeds the {len(train[1])} training sequences")
+    length = int(train[0].shape[1])
+    what = f"{model} on {task} (T = {length})"
+
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    try:
+        net = net.to(target)
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        order = torch.Generator().manual_seed(derived_seed(seed, 2))
+        curve = {"step": [], "train_loss": [], "regularizer": [], "val_loss": [], "val_metric": [], "test_metric": []}
+        selected = {"step": None, "val_metric": -math.inf, "state": None}
+
+        def track(step: int) -> None:
+            net.eval()
+            with torch.no_grad():
+                train_loss = float(_loss(task, _outputs(net, train[0][:PROBE]), train[1][:PROBE]))
+                penalty = float(net.regularizer())
+                val_out = _outputs(net, validation[0])
+                val_loss, val_metric = float(_loss(task, val_out, validation[1])), _metric(task, val_out, validation[1])
+                test_metric = _metric(task, _outputs(net, test[0]), test[1])
+            net.train()
+            if not math.isfinite(train_loss):
+                raise TrainingDiverged(what, step, train_loss, curve)
+            for key, value in zip(curve, (step, train_loss, penalty, val_loss, val_metric, test_metric)):
+                curve[key].append(value)
+            if val_metric > selected["val_metric"]:
+                selected.update(step=step, val_metric=val_metric,
+                                state={k: v.detach().clone() for k, v in net.state_dict().items()})
+
+        track(0)
+        permutation, position = torch.randperm(len(train[1]), generator=order), 0
+        for step in range(1, steps + 1):
+            if position + batch > len(permutation):
+                permutation, position = torch.randperm(len(train[1]), generator=order), 0
+            rows = permutation[position:position + batch].to(target)
+            position += batch
+            loss = _loss(task, net(train[0][rows]), train[1][rows]) + net.regularizer()
+            descend(net, opt, loss, clip, what, step, curve)
+            if step % track_every == 0 or step == steps:
+                track(step)
+        final_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        net.load_state_dict(selected["state"])
+        parameters = None
+        if isinstance(net, PLRNN):
+            parameters = {k: v.tolist() for k, v in net.dynamics().items()}
+            parameters["B"] = net.B.detach().to("cpu", torch.float64).tolist()
+        states = _visited_states(net, test[0], seed)
+        net.load_state_dict(final_state)
+    finally:
+        torch.set_num_threads(previous_threads)
+    seconds = time.perf_counter() - start
+
+    at = curve["step"].index(selected["step"])
+    best = int(np.argmax(curve["test_metric"]))  # the first maximum
+    config = {"task": task, "T": length, "model": model, "seed": seed, "hidden": int(hidden), "steps": steps,
+              "batch": batch, "lr": float(lr), "clip": None if clip is None else float(clip), "optimizer": "adam",
+              "track_every": track_every, "data_seed": int(data_seed),
+              "sizes": {k: len(v[1]) for k, v in (("train", train), ("validation", validation), ("test", test))},
+              "regularizer": ({"p": float(p), "tau_a": float(tau_a), "tau_w": float(tau_w), "reduction": reduction,
+                               "units": net.regularized} if model == "rplrnn" else None),
+              "tolerance": TOLERANCE if task in MARKER_TASKS else None, "device": str(target),
+              "threads": threads, "dtype": str(torch.get_default_dtype()).removeprefix("torch."),
+              "versions": _versions(), **source}
+    if train_subset is not None:
+        config["train_subset"] = int(train_subset)
+    return {"config": config, "metric": "fraction_correct" if task in MARKER_TASKS else "accuracy", "curve": curve,
+            "selected": {"step": selected["step"], "val_metric": curve["val_metric"][at],
+                         "test_metric": curve["test_metric"][at]},
+            "best_test": {"step": curve["step"][best], "test_metric": curve["test_metric"][best]},
+            "final": {"step": curve["step"][-1], "val_metric": curve["val_metric"][-1],
+                      "test_metric": curve["test_metric"][-1]},
+            "parameters": parameters, "states": states, "timing": {"seconds": seconds}}
