@@ -706,6 +706,95 @@ def figure(name, listing, scale, out, device, jobs, scheduler):
     click.echo(str(path / f"{name}.png"))
 
 
+@main.group()
+def plrnn():
+    """Paper 3: regularized piecewise-linear RNNs (rPLRNN) on long-range problems."""
+
+
+@plrnn.command("emit")
+@click.option("--target", type=click.Choice(["numpy", "latex"]), default="numpy", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write into.")
+def plrnn_emit(target, out):
+    """Write the PLRNN functions derived in derivations/plrnn.py: the region Jacobian A + W D, the
+    region's fixed point (I − A − W D)⁻¹ h and the Jacobian-product bounds of regularized units.
+
+    Example: rnnmemory plrnn emit --target latex --out results/plrnn
+    """
+    from derivations.emit import render_plrnn
+    from numerics.io import write_atomic
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output path {out} is a file, not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in render_plrnn(target).items():
+        write_atomic(out / name, text)
+        click.echo(str(out / name))
+
+
+@plrnn.command("bench")
+@click.option("--task", "tasks", callback=_parse_list(str, "tasks"), default="addition", show_default=True,
+              help="addition, multiplication (length --T), digits (64 steps), mnist (784 steps, needs --data-dir); "
+                   "comma-separated.")
+@click.option("--T", "lengths", callback=_parse_list(int, "lengths"), default="50,100", show_default=True,
+              help="Sequence lengths of the addition and multiplication problems (≥ 20), comma-separated.")
+@click.option("--model", "models", callback=_parse_list(str, "models"), default="rplrnn,plrnn,rnn,irnn,lstm",
+              show_default=True, help="rplrnn, plrnn, iplrnn, rnn, irnn, nprnn, ornn, lstm.")
+@click.option("--seeds", type=int, default=2, show_default=True, callback=_positive)
+@click.option("--p", type=float, default=0.5, show_default=True, help="rplrnn: fraction of regularized units.")
+@click.option("--tau", type=float, default=5.0, show_default=True, help="rplrnn: regularization strength τ_A = τ_W.")
+@click.option("--hidden", type=click.IntRange(1, 4096), default=40, show_default=True)
+@click.option("--steps", type=int, default=None, callback=_positive,
+              help="Training steps at every T (default: 100·T; digits and mnist 100 × their length).")
+@click.option("--batch", type=int, default=64, show_default=True, callback=_positive)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True,
+              help="Adam's (peak) rate; the public code: 1e-3.")
+@click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine", show_default=True,
+              help="Adam's rate annealed to 0 (cosine) or constant (the public code).")
+@click.option("--sizes", callback=_parse_list(int, "sizes"), default="10000,1000,1000", show_default=True,
+              help="Training, validation and test sequences of the addition and multiplication problems.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Directory of the four MNIST IDX files; needed by mnist. Nothing is downloaded.")
+@sweep_options
+def plrnn_bench(tasks, lengths, models, seeds, p, tau, hidden, steps, batch, lr, schedule, sizes, data_dir, out,
+                device, jobs, scheduler):
+    """Train each model on each task and length over seeds: the test fraction correct (or accuracy) at
+    the best validation checkpoint, mean ± sd, beside the best test checkpoint the public code
+    reported. Each run is a cell cached in OUT/cells, so a rerun resumes; writes OUT/result.json,
+    OUT/bench.png and OUT/table.txt.
+
+    Example: rnnmemory plrnn bench --task addition --T 100,200 --model rplrnn,plrnn,rnn,lstm --seeds 3 --out results/addition
+    """
+    from numerics.experiments.plrnn import long_range
+    from numerics.io import write_atomic
+    from numerics.pipeline.reproduce import run_config
+
+    if len(sizes) != 3 or min(sizes) < 1:
+        raise InputError(f"--sizes takes three positive counts (training, validation, test), got {sizes}")
+    training = long_range.Training(hidden=hidden, steps=steps, batch=batch, lr=lr, schedule=schedule, sizes=tuple(sizes))
+    config = long_range.Config(tasks=tuple(tasks), lengths=tuple(lengths), models=tuple(models), seeds=seeds, p=p,
+                               tau=tau, training=training,
+                               data_dir=None if data_dir is None else str(data_dir.expanduser().resolve()))
+    long_range.check_config(config)  # bad input: one line, before any run or file
+    device, jobs = _sweep_setup(device, jobs, scheduler)
+    command = (f"rnnmemory plrnn bench --task {','.join(tasks)} --T {','.join(map(str, lengths))} --model "
+               f"{','.join(models)} --seeds {seeds} --p {p:g} --tau {tau:g} --hidden {hidden}"
+               + (f" --steps {steps}" if steps else "") + f" --batch {batch} --lr {lr:g} --schedule {schedule} --sizes "
+               + ",".join(map(str, sizes)) + (f" --data-dir {config.data_dir}" if config.data_dir else "")
+               + f" --out {out}")
+    with _resumable(out), _Progress(len(long_range.cells(config)), "runs") as progress:
+        done = run_config("P1", config, out, command=command, stem="bench", device=device, jobs=jobs,
+                          scheduler=scheduler, progress=progress)
+    text = long_range.table(long_range.LongRange(**done["numbers"]))
+    write_atomic(Path(out) / "table.txt", text + "\n")
+    click.echo(text)
+    counts = done["counts"]
+    click.echo(f"{counts['total']} runs ({counts['computed']} computed, {counts['reused']} reused) in "
+               f"{done['wall_seconds']:.0f} s on {device} with " + (scheduler or f"{jobs} job(s)"))
+    for name in ("result.json", "bench.png", "bench.pdf", "table.txt"):
+        click.echo(str(Path(out) / name))
+
+
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for bench.json.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)

@@ -39,7 +39,7 @@ import torch
 SAMPLE_S = 5e-4
 # Goals stated in the issues (ratios, except the command line's seconds on a 2-core CPU).
 CLI_GOAL_S = 2.0
-GOALS = {"cpu": {"ntk": 200.0, "step": 10.0, "ensemble": 2.0}, "cuda": {"step": 30.0, "ensemble": 8.0}}
+GOALS = {"cpu": {"ntk": 200.0, "step": 10.0, "ensemble": 2.0, "plrnn": 0.5}, "cuda": {"step": 30.0, "ensemble": 8.0}}
 # Sizes: (full, quick). The quick ones only check that everything runs.
 SIZES = {
     "ntk": ({"width": 1024, "lags": 32}, {"width": 32, "lags": 6}),
@@ -50,6 +50,8 @@ SIZES = {
     "eigen": ({"task": "digits", "cells": ("rnn", "gru", "lstm"), "hiddens": (8, 32), "seeds": 2, "steps": 10},
               {"task": "tomita:3", "cells": ("gru",), "hiddens": (4,), "seeds": 1, "steps": 2}),
 }
+# the rPLRNN paper's step: M = 40 units, its batch of 500, T = 100 and 400 (quick: tiny)
+SIZES["plrnn"] = ({"hidden": 40, "batch": 500, "lengths": (100, 400)}, {"hidden": 8, "batch": 4, "lengths": (20,)})
 EIGEN_INITS = ("xavier", "kaiming", "orthogonal", "nprnn", "spectral")
 
 
@@ -292,6 +294,35 @@ def bench_eigen(device: torch.device, device_name: str, repeats: int, task: str,
     return records
 
 
+def bench_plrnn(device: torch.device, device_name: str, repeats: int, hidden: int, batch: int,
+                lengths: tuple[int, ...]) -> list[dict]:
+    """The PLRNN training step (hand-written backward) against nn.RNN(relu) of the same width, batch and
+    T — the goal: within 2×, ratio ≥ 0.5 — and against the same map under autograd, step by step."""
+    from .plrnn.speed import BASELINE, training_steps
+
+    from .plrnn import reconstruct
+
+    records = []
+    for length in lengths:
+        steps = training_steps(hidden, batch, length, device)
+        size = f"M = {hidden}, batch {batch}, T = {length}"
+        records.append(_record(f"PLRNN training step ({size}) vs nn.RNN(relu)", "plrnn", device, device_name, repeats,
+                               (BASELINE, steps[BASELINE]), ("rplrnn (hand-written backward)", steps["rplrnn"])))
+        records.append(_record(f"PLRNN training step ({size}): hand-written backward vs autograd", "plrnn-autograd",
+                               device, device_name, repeats, ("the loop under autograd", steps["rplrnn, autograd loop"]),
+                               ("rplrnn (hand-written backward)", steps["rplrnn"])))
+    # reconstruction (issue 13): windows of 100 steps of a 3-variable series, teacher forcing every 10
+    window = min(100, lengths[-1])
+    steps = reconstruct.training_steps(hidden=hidden, batch=min(batch, 64), window=window, tau_tf=10, observed=3,
+                                       device=device)
+    size = f"M = {hidden}, batch {min(batch, 64)}, window {window}, τ_tf = 10"
+    for model in ("rplrnn", "gru"):
+        records.append(_record(f"reconstruction training step ({size}): {model} vs nn.RNN(relu)", "plrnn", device,
+                               device_name, repeats, (reconstruct.BASELINE, steps[reconstruct.BASELINE]),
+                               (f"{model}, teacher forcing", steps[model])))
+    return records
+
+
 def device_peaks(device: torch.device, dtype: torch.dtype = torch.float64, repeats: int = 5) -> dict:
     """Measured peaks: a large square matrix product (flop/s) and a large device copy (bytes read + written per s)."""
     n = 8192 if device.type == "cuda" else 2048
@@ -337,6 +368,7 @@ def _run(torch_device: torch.device, quick: bool, cli: bool) -> list[dict]:
     records += bench_step(torch_device, name, repeats, **SIZES["step"][pick], peaks=peaks)
     records += bench_ensemble(torch_device, name, repeats, **SIZES["ensemble"][pick])
     records += bench_eigen(torch_device, name, repeats, **SIZES["eigen"][pick])
+    records += bench_plrnn(torch_device, name, repeats, **SIZES["plrnn"][pick])
     if cli:
         records += bench_cli(name, repeats=1 if quick else 5)
     return records

@@ -18,16 +18,18 @@ def records():
 def test_quick_run_has_every_benchmark(records):
     names = [r["name"] for r in records]
     assert sum("tangent Gram" in n for n in names) == 2
-    assert sum("training step" in n for n in names) == 1
+    assert sum(n.startswith("training step") for n in names) == 1
     assert sum("ensemble" in n for n in names) == len(bench.SIZES["ensemble"][1]["widths"])
     eigen = bench.SIZES["eigen"][1]
     assert sum("eigen bench" in n for n in names) == len(eigen["cells"]) * len(eigen["hiddens"])
+    assert sum("PLRNN training step" in n for n in names) == 2 * len(bench.SIZES["plrnn"][1]["lengths"])
+    assert sum(n.startswith("reconstruction training step") for n in names) == 2
     for r in records:
         assert KEYS <= set(r)
         assert r["baseline_s"] > 0 and r["fast_s"] > 0 and r["ratio"] == pytest.approx(r["baseline_s"] / r["fast_s"])
         assert r["device"].startswith("CPU") and r["memory_method"]
         assert r["peak_memory_baseline_bytes"] >= 0 and r["peak_memory_fast_bytes"] >= 0
-    step = next(r for r in records if "training step" in r["name"])
+    step = next(r for r in records if r["name"].startswith("training step"))
     assert step["fast_flop"] > 0 and step["krylov_block"] >= 1
 
 

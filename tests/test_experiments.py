@@ -104,11 +104,14 @@ def test_a_directory_keeps_its_scale(cached):
 
 def test_quick_scale_stays_small():
     """The quick run must finish in minutes on 2 cores: a guard against growing it by accident."""
-    # per paper: a linear cell costs about a tenth of a second, an eigen training run one to ten
+    # per paper: a linear cell costs about a tenth of a second, an eigen training run one to ten seconds
     linear = [n for n, e in EXPERIMENTS.items() if e.paper == "linear"]
     eigen = [n for n, e in EXPERIMENTS.items() if e.paper == "eigen"]
     assert pipeline.count_cells("quick", linear) < 600
     assert pipeline.count_cells("quick", eigen) < 160
+    # a PLRNN training run at quick scale takes 10–40 s on one core (100·T steps of batch 64)
+    plrnn = [n for n, e in EXPERIMENTS.items() if e.paper == "plrnn"]
+    assert pipeline.count_cells("quick", plrnn) <= 24
     widths = [w for exp in EXPERIMENTS.values() for w in getattr(exp.config("quick"), "widths", ())]
     assert max(widths) <= 1024
 

@@ -14,6 +14,7 @@ from ..experiments.linear import (
     regime,
     sunspots,
 )
+from ..experiments.plrnn import analysis, long_range
 from .experiment import Experiment, Kind
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
@@ -29,9 +30,14 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     eigen_bench.E1,
     spectra.E2,
     memory.E3,
+    long_range.P1,
+    long_range.P2,
+    analysis.P3,
+    analysis.P4,
 )}
 PAPERS = {"linear": "Implicit bias of linear RNNs",
-          "eigen": "Eigen analysis and an eigen initializer for RNNs (reconstructed; Dou & Principe 2023)"}
+          "eigen": "Eigen analysis and an eigen initializer for RNNs (reconstructed; Dou & Principe 2023)",
+          "plrnn": "Regularized piecewise-linear RNNs for long-range dependencies (Schmidt et al. 2021)"}
 
 
 def _kinds() -> dict[str, Kind]:

@@ -14,20 +14,19 @@ Regularizer (`PLRNN.regularizer`), on the first M_reg = ⌊M·p⌋ units:
 with the means of the public code (`reduction='mean'`, default; W's mean is over all M_reg × M
 entries of those rows of the masked W, its zero diagonal included) or the sums of the paper's EM
 part (`reduction='sum'`). It pulls those units toward line attractors: A_i = 1, no recurrent
-input, no bias.
+input, no bias. `regularized_at='last'` puts the regularized (and attractor) units at the end
+instead, i ≥ M − M_reg: dynamical-system reconstruction (`numerics.plrnn.reconstruct`) forces the
+first N units to the data, and a forced unit pulled toward z_i,t = z_i,t−1 could not follow it.
 
-Initialization (one seeded generator, float64 draws copied into the parameters, in this order:
-C, W, h, A, B; z₀ = 0). THEORY.md fixes only the attractor units; the rest is chosen here, the
-law torch's nn.Linear would give if W (with bias h), C and B were nn.Linear layers:
-    C ~ U(±1/√K) (K inputs), W_ij ~ U(±1/√M) off the diagonal, W_ii = 0, h_i ~ U(±1/√M),
-    B ~ U(±1/√M); A_i ~ U[0, 1) (a diagonal self-coupling between none and a line attractor;
-    not known from the public code). Then the free (non-attractor) units' block of the Jacobian
-    with every unit active, diag(A_free) + W_free,free, is scaled (A and those rows of W
-    together) down to spectral radius `INIT_RADIUS` = 0.9 when it is larger: at M = 40 the plain
-    draw has radius 1.08–1.42 (mean 1.20, 20 seeds; 0.94–1.19 for the 20 free units of p = ½),
-    and that growth over T steps made the first loss 4·10⁸ at T = 150 (rplrnn, seed 0) and
-    would overflow float32 at T = 400. With attractor rows e_iᵀ the whole Jacobian is block
-    triangular, so its other eigenvalues are exactly the attractors' 1.
+Initialization (one seeded generator, float64 draws copied into the parameters): the law of the
+public code's `generate_random_params` (read for its facts, THEORY.md's note on the code):
+    A + W jointly with entries N(0, 1/M), multiplied by 1/(1 + √M) while its spectral radius
+    exceeds 1 (at M = 40 one shrink to radius ≈ 0.14); A its diagonal, W the rest;
+    C ~ N(0, 1/M) · √2 · exp(1.2 / max(M, 6) − 2.4) (`C_SCALE`, ≈ 0.13 at M = 40), so that the
+    attractor units, which sum the input over T steps, stay small; B, h ~ N(0, 1/M); z₀ ~ U[0, 1).
+An earlier choice here, torch's nn.Linear law U(±1/√fan_in) with A ~ U[0, 1) and the free block
+capped at spectral radius 0.9, left rplrnn at 0.27 correct on addition at T = 100 after 4000
+steps; with this law it reaches 0.99 within 10 000 steps of batch 64.
 Attractor units (rplrnn: the M_reg regularized ones; iplrnn: all) start at A_i = 1, W row i = 0,
 h_i = 0. Their columns of W, their rows of C and the readout stay random: they must still be
 read and driven. The raw diagonal of W starts at 0 and gets no gradient (the mask), so it stays 0.
@@ -66,7 +65,12 @@ PLRNN_MODELS = ("rplrnn", "plrnn", "iplrnn")
 BASELINE_INITS = {"irnn": "identity", "nprnn": "nprnn", "ornn": "orthogonal"}
 REDUCTIONS = ("mean", "sum")
 READOUTS = ("last", "every")
-INIT_RADIUS = 0.9  # cap on the spectral radius of the free units' block at initialization
+UNIT_ENDS = ("first", "last")  # where the regularized and attractor units sit
+
+
+def C_SCALE(M: int) -> float:
+    """The input matrix's extra factor in the public code: √2 · exp(1.2 / max(M, 6) − 2.4) (≈ 0.13 at M = 40)."""
+    return math.sqrt(2) * math.exp(1.2 / max(M, 6) - 2.4)
 
 
 def _number(value, what: str, low: float = 0.0, high: float = math.inf) -> float:
@@ -81,6 +85,11 @@ def _count(value, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise NumericsError(f"{what} must be an integer ≥ 1, got {value!r}")
     return int(value)
+
+
+def end_units(hidden: int, count: int, at: str = "first") -> slice:
+    """The first `count` of `hidden` units (at='first') or the last `count` (at='last')."""
+    return slice(0, count) if at == "first" else slice(hidden - count, hidden)
 
 
 def regularized_units(hidden: int, p: float) -> int:
@@ -103,13 +112,14 @@ class PLRNN(nn.Module):
 
     p: fraction of regularized units (M_reg = ⌊M·p⌋, the first ones); tau_a, tau_w: the
     regularizer's strengths; attractors: how many units (the first ones) start as line attractors
-    (default M_reg); reduction: 'mean' or 'sum'; readout: 'last' or 'every'.
+    (default M_reg); reduction: 'mean' or 'sum'; readout: 'last' or 'every'; regularized_at:
+    'first' (default) or 'last', the end where the regularized and attractor units sit.
     """
 
     def __init__(self, input_size: int, hidden: int, outputs: int, *, seed: int | None = None,
                  generator: torch.Generator | None = None, p: float = 0.0, tau_a: float = 0.0,
                  tau_w: float = 0.0, attractors: int | None = None, reduction: str = "mean",
-                 readout: str = "last"):
+                 readout: str = "last", regularized_at: str = "first"):
         super().__init__()
         K, M, outputs = _count(input_size, "input_size"), _count(hidden, "hidden"), _count(outputs, "outputs")
         p = _number(p, "p", 0.0, 1.0)
@@ -119,31 +129,31 @@ class PLRNN(nn.Module):
         if readout not in READOUTS:
             raise NumericsError(f"unknown readout {readout!r} (choose {', '.join(READOUTS)})")
         self.reduction, self.readout = reduction, readout
+        if regularized_at not in UNIT_ENDS:
+            raise NumericsError(f"unknown regularized_at {regularized_at!r} (choose {', '.join(UNIT_ENDS)})")
+        self.regularized_at = regularized_at
         self.regularized = regularized_units(M, p)
         self.attractors = self.regularized if attractors is None else int(attractors)
         if not 0 <= self.attractors <= M:
             raise NumericsError(f"attractors must be between 0 and hidden = {M}, got {attractors!r}")
         g = _generator(seed, generator)
         n = self.attractors
-        C = _uniform((M, K), 1 / math.sqrt(K), g)
-        W = _uniform((M, M), 1 / math.sqrt(M), g)
+        # the public code's law (module docstring): A + W jointly N(0, 1/M), shrunk by 1/(1 + √M)
+        # until its spectral radius is ≤ 1; a small C; B, h ~ N(0, 1/M); z₀ ~ U[0, 1)
+        AW = torch.randn((M, M), generator=g, dtype=torch.float64) / math.sqrt(M)
+        while float(torch.linalg.eigvals(AW).abs().max()) > 1:
+            AW /= 1 + math.sqrt(M)
+        A, W = AW.diagonal().clone(), AW.clone()
         W.fill_diagonal_(0.0)
-        W[:n] = 0.0
-        h = _uniform(M, 1 / math.sqrt(M), g)
-        h[:n] = 0.0
-        A = torch.rand(M, generator=g, dtype=torch.float64)
-        A[:n] = 1.0
-        # cap the free block's spectral radius, A and W scaled together (module docstring)
-        block = torch.diag(A[n:]) + W[n:, n:]
-        if len(block):
-            radius = float(torch.linalg.eigvals(block).abs().max())
-            if radius > INIT_RADIUS:
-                A[n:] *= INIT_RADIUS / radius
-                W[n:] *= INIT_RADIUS / radius
-        B = _uniform((outputs, M), 1 / math.sqrt(M), g)
+        C = torch.randn((M, K), generator=g, dtype=torch.float64) / math.sqrt(M) * C_SCALE(M)
+        B = torch.randn((outputs, M), generator=g, dtype=torch.float64) / math.sqrt(M)
+        h = torch.randn(M, generator=g, dtype=torch.float64) / math.sqrt(M)
+        z0 = torch.rand(M, generator=g, dtype=torch.float64)
+        ends = end_units(M, n, regularized_at)
+        A[ends], W[ends], h[ends] = 1.0, 0.0, 0.0
         dtype = torch.get_default_dtype()
         self.A, self.W, self.h, self.C = (nn.Parameter(x.to(dtype)) for x in (A, W, h, C))
-        self.z0 = nn.Parameter(torch.zeros(M, dtype=dtype))
+        self.z0 = nn.Parameter(z0.to(dtype))
         self.B = nn.Parameter(B.to(dtype))
         self.register_buffer("off_diagonal", 1 - torch.eye(M, dtype=dtype), persistent=False)
 
@@ -178,8 +188,9 @@ class PLRNN(nn.Module):
         if n == 0 or (self.tau_a == 0 and self.tau_w == 0):
             return self.A.new_zeros(())
         reduce = torch.mean if self.reduction == "mean" else torch.sum
-        return (self.tau_a * reduce((self.A[:n] - 1) ** 2) + self.tau_w * reduce(self.recurrent_matrix()[:n] ** 2)
-                + self.tau_w * reduce(self.h[:n] ** 2))
+        units = end_units(self.hidden, n, self.regularized_at)
+        return (self.tau_a * reduce((self.A[units] - 1) ** 2)
+                + self.tau_w * reduce(self.recurrent_matrix()[units] ** 2) + self.tau_w * reduce(self.h[units] ** 2))
 
     def dynamics(self) -> dict[str, torch.Tensor]:
         """{"A", "W" (masked), "h", "C", "z0"}: detached float64 CPU copies, for fixed-point analysis."""

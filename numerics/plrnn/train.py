@@ -17,8 +17,11 @@ Tasks (`TASKS`; nothing is downloaded):
   digits and mnist: cross-entropy on the 10 outputs after the last step; metric: accuracy.
 `train_subset` (any task) trains on that many training sequences, a seeded choice by data_seed.
 
-Training: Adam (lr 1e-3), the gradient norm clipped to `clip` (3), minibatches of `batch` (500)
-sequences drawn without replacement, a fresh seeded permutation every epoch; the loss is the task
+Training: Adam (lr 1e-3; `schedule` 'constant' as the public code, or 'cosine': annealed to 0 over
+the run, the toolkit's choice for short CPU runs, where a constant rate left rplrnn's test
+fraction swinging between 0.06 and 0.98 from one checkpoint to the next at T = 100), the gradient
+norm clipped to `clip` (3), minibatches of `batch` (500) sequences drawn without replacement, a
+fresh seeded permutation every epoch; the loss is the task
 loss plus the model's regularizer (the rplrnn's; zero for the others). A non-finite loss raises
 `TrainingDiverged`.
 
@@ -71,6 +74,7 @@ DEFAULTS = {
     "digits": {"steps": 1500, "batch": 100, "track_every": 100},
     "mnist": {"steps": 3000, "batch": 500, "track_every": 250, "val_size": 5_000},
 }
+SCHEDULES = ("constant", "cosine")  # the public code: constant; cosine: lr·(1 + cos(π step/steps))/2
 EVAL_CHUNK = 2048  # sequences per forward pass when a split is scored
 PROBE = 2048  # training sequences on which the curve's training loss is measured
 STATE_SEQUENCES, STATE_COUNT = 64, 300
@@ -165,7 +169,8 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
                      tau_a: float = 5.0, tau_w: float = 5.0, reduction: str = "mean",
                      train_size: int | None = None, val_size: int | None = None, test_size: int | None = None,
                      track_every: int | None = None, data_seed: int = 0, device: str = "cpu",
-                     threads: int | None = 1, data_dir=None, train_subset: int | None = None) -> dict:
+                     threads: int | None = 1, data_dir=None, train_subset: int | None = None,
+                     schedule: str = "constant") -> dict:
     """Train one model on one task; its checkpoints, selected and best results, and analysis data.
 
     task: addition, multiplication, digits or mnist; T: the length (digits and mnist: None or their
@@ -178,7 +183,8 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
     "regularizer", "val_loss", "val_metric", "test_metric"}, "selected": {"step", "val_metric",
     "test_metric"}, "best_test": {"step", "test_metric"}, "final": {"step", "val_metric",
     "test_metric"}, "parameters" (PLRNN models: A, W, h, C, z0, B as lists; else None),
-    "states" (visited states, lists), "timing": {"seconds"}} (module docstring).
+    "states" (visited states, lists), "trajectory" (PLRNN models: z_0 … z_T of the first test sequence),
+    "timing": {"seconds"}} (module docstring).
     Raises NumericsError for bad input, TrainingDiverged when the loss is not finite.
     """
     if task not in TASKS:
@@ -198,6 +204,8 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
         raise NumericsError(f"clip must be a number > 0 or None, got {clip!r}")
     if threads is not None:
         threads = _int(threads, "threads")
+    if schedule not in SCHEDULES:
+        raise NumericsError(f"unknown learning-rate schedule {schedule!r} (choose {', '.join(SCHEDULES)})")
     target = resolve_device(device)
     inputs_k, outputs = (2, 1) if task in MARKER_TASKS else (1, 10)
     net = build_model(model, inputs_k, hidden, outputs, derived_seed(seed, 1), p=p, tau_a=tau_a, tau_w=tau_w,
@@ -218,6 +226,7 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
     try:
         net = net.to(target)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
+        decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1)) if schedule == "cosine" else None
         order = torch.Generator().manual_seed(derived_seed(seed, 2))
         curve = {"step": [], "train_loss": [], "regularizer": [], "val_loss": [], "val_metric": [], "test_metric": []}
         selected = {"step": None, "val_metric": -math.inf, "state": None}
@@ -248,6 +257,8 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
             position += batch
             loss = _loss(task, net(train[0][rows]), train[1][rows]) + net.regularizer()
             descend(net, opt, loss, clip, what, step, curve)
+            if decay is not None:
+                decay.step()
             if step % track_every == 0 or step == steps:
                 track(step)
         final_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -257,6 +268,11 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
             parameters = {k: v.tolist() for k, v in net.dynamics().items()}
             parameters["B"] = net.B.detach().to("cpu", torch.float64).tolist()
         states = _visited_states(net, test[0], seed)
+        trajectory = None
+        if isinstance(net, PLRNN):  # z_0 … z_T of the first test sequence, for Jacobian products
+            with torch.no_grad():
+                path = torch.cat([net.z0.detach()[None], net.states(test[0][:1])[0]])
+            trajectory = path.to("cpu", torch.float64).tolist()
         net.load_state_dict(final_state)
     finally:
         torch.set_num_threads(previous_threads)
@@ -265,7 +281,8 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
     at = curve["step"].index(selected["step"])
     best = int(np.argmax(curve["test_metric"]))  # the first maximum
     config = {"task": task, "T": length, "model": model, "seed": seed, "hidden": int(hidden), "steps": steps,
-              "batch": batch, "lr": float(lr), "clip": None if clip is None else float(clip), "optimizer": "adam",
+              "batch": batch, "lr": float(lr), "schedule": schedule, "clip": None if clip is None else float(clip),
+              "optimizer": "adam",
               "track_every": track_every, "data_seed": int(data_seed),
               "sizes": {k: len(v[1]) for k, v in (("train", train), ("validation", validation), ("test", test))},
               "regularizer": ({"p": float(p), "tau_a": float(tau_a), "tau_w": float(tau_w), "reduction": reduction,
@@ -281,4 +298,4 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
             "best_test": {"step": curve["step"][best], "test_metric": curve["test_metric"][best]},
             "final": {"step": curve["step"][-1], "val_metric": curve["val_metric"][-1],
                       "test_metric": curve["test_metric"][-1]},
-            "parameters": parameters, "states": states, "timing": {"seconds": seconds}}
+            "parameters": parameters, "states": states, "trajectory": trajectory, "timing": {"seconds": seconds}}
