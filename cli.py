@@ -711,6 +711,91 @@ def plrnn():
     """Paper 3: regularized piecewise-linear RNNs (rPLRNN) on long-range problems."""
 
 
+@plrnn.command("reconstruct")
+@click.option("--system", "systems", callback=_parse_list(str, "systems"), default="lorenz63", show_default=True,
+              help="lorenz63, bursting (Hindmarsh–Rose), any dysts system name (pip install dysts), or "
+                   "data:FILE (.npy or .csv, time × variables); comma-separated.")
+@click.option("--model", "models", callback=_parse_list(str, "models"), default="rplrnn,plrnn,gru", show_default=True,
+              help="rplrnn, plrnn, lstm, gru.")
+@click.option("--seeds", type=int, default=1, show_default=True, callback=_positive)
+@click.option("--length", type=int, default=6000, show_default=True, callback=_positive, help="Training samples.")
+@click.option("--test-length", type=int, default=4000, show_default=True, callback=_positive,
+              help="Held-out samples the free-running model is scored against.")
+@click.option("--dt", type=float, default=None, help="Sampling step (default: lorenz63 0.05, bursting 0.5, a dysts "
+              "system its own, a data file 1).")
+@click.option("--noise", type=float, default=0.05, show_default=True,
+              help="Observation noise of simulated systems, a fraction of each variable's sd.")
+@click.option("--hidden", type=click.IntRange(1, 4096), default=30, show_default=True)
+@click.option("--window", type=int, default=100, show_default=True, callback=_positive)
+@click.option("--tau-tf", type=int, default=10, show_default=True, help="Teacher forcing every τ_tf steps.")
+@click.option("--steps", type=int, default=3000, show_default=True, callback=_positive)
+@click.option("--batch", type=int, default=16, show_default=True, callback=_positive)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-3, show_default=True)
+@click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine", show_default=True)
+@click.option("--p", type=float, default=0.5, show_default=True, help="rplrnn: fraction of regularized units.")
+@click.option("--tau", type=float, default=5.0, show_default=True, help="rplrnn: regularization strength τ_A = τ_W.")
+@sweep_options
+def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hidden, window, tau_tf, steps, batch, lr,
+                      schedule, p, tau, out, device, jobs, scheduler):
+    """Train generative models of a dynamical system's time series, run them freely, and measure how
+    faithful they are: state-space divergence, spectrum errors, maximal Lyapunov exponent, prediction
+    horizon. Each training run is a cell cached in OUT/cells and checkpoints in OUT/checkpoints, so an
+    interrupted run resumes with identical numbers. Writes OUT/result.json (measures and trained
+    parameters), OUT/trajectories.npz (held-out and generated), OUT/reconstruct.png and OUT/table.txt.
+
+    Example: rnnmemory plrnn reconstruct --system lorenz63,bursting --model rplrnn,plrnn,gru --out results/reconstruct
+
+    Example: rnnmemory plrnn reconstruct --system data:recording.csv --dt 0.001 --model rplrnn --out results/mine
+    """
+    import io
+
+    import numpy as np
+
+    from numerics.experiments.plrnn import reconstruction
+    from numerics.io import write_atomic
+    from numerics.pipeline.cells import CellCache
+    from numerics.pipeline.reproduce import run_config
+
+    systems = [f"data:{Path(s[5:]).expanduser().resolve()}" if s.startswith("data:") else s for s in systems]
+    if dt is not None and not dt > 0:
+        raise InputError(f"--dt must be > 0, got {dt:g}")
+    if not noise >= 0:
+        raise InputError(f"--noise must be ≥ 0, got {noise:g}")
+    training = reconstruction.Training(hidden=hidden, window=window, tau_tf=tau_tf, steps=steps, batch=batch, lr=lr,
+                                       schedule=schedule, p=p, tau=tau)
+    config = reconstruction.Config(systems=tuple(systems), models=tuple(models), seeds=seeds, length=length,
+                                   test_length=test_length, noise=noise, training=training, dt=dt)
+    reconstruction.check_config(config)  # bad input: one line, before any run or file
+    device, jobs = _sweep_setup(device, jobs, scheduler)
+    command = (f"rnnmemory plrnn reconstruct --system {','.join(systems)} --model {','.join(models)} --seeds {seeds} "
+               f"--length {length} --test-length {test_length}" + (f" --dt {dt:g}" if dt else "")
+               + f" --noise {noise:g} --hidden {hidden} --window {window} --tau-tf {tau_tf} --steps {steps} "
+               f"--batch {batch} --lr {lr:g} --schedule {schedule} --p {p:g} --tau {tau:g} --out {out}")
+    Path(out, "checkpoints").mkdir(parents=True, exist_ok=True)
+    os.environ[reconstruction.CHECKPOINT_ENV] = str(Path(out, "checkpoints").resolve())  # workers inherit it
+    with _resumable(out), _Progress(len(reconstruction.cells(config)), "runs") as progress:
+        done = run_config("R1", config, out, command=command, stem="reconstruct", device=device, jobs=jobs,
+                          scheduler=scheduler, progress=progress)
+    cache = CellCache(out)
+    arrays = {}
+    for c in reconstruction.cells(config):
+        result = cache.load(c)["result"]
+        if result.get("status") != "diverged":
+            name = f"{Path(c['system']).stem if c['system'].startswith('data:') else c['system']}_{c['model']}_{c['seed']}"
+            arrays[f"{name}_generated"], arrays[f"{name}_true"] = np.array(result["generated"]), np.array(result["true"])
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_atomic(Path(out) / "trajectories.npz", buffer.getvalue())
+    text = reconstruction.table(reconstruction.Reconstruction(**done["numbers"]))
+    write_atomic(Path(out) / "table.txt", text + "\n")
+    click.echo(text)
+    counts = done["counts"]
+    click.echo(f"{counts['total']} runs ({counts['computed']} computed, {counts['reused']} reused) in "
+               f"{done['wall_seconds']:.0f} s on {device} with " + (scheduler or f"{jobs} job(s)"))
+    for name in ("result.json", "trajectories.npz", "reconstruct.png", "reconstruct.pdf", "table.txt"):
+        click.echo(str(Path(out) / name))
+
+
 @plrnn.command("emit")
 @click.option("--target", type=click.Choice(["numpy", "latex"]), default="numpy", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write into.")

@@ -109,9 +109,9 @@ def test_quick_scale_stays_small():
     eigen = [n for n, e in EXPERIMENTS.items() if e.paper == "eigen"]
     assert pipeline.count_cells("quick", linear) < 600
     assert pipeline.count_cells("quick", eigen) < 160
-    # a PLRNN training run at quick scale takes 10–40 s on one core (100·T steps of batch 64)
+    # a PLRNN training run at quick scale takes 10–40 s on one core, a reconstruction 10–35 s
     plrnn = [n for n, e in EXPERIMENTS.items() if e.paper == "plrnn"]
-    assert pipeline.count_cells("quick", plrnn) <= 24
+    assert pipeline.count_cells("quick", plrnn) <= 32
     widths = [w for exp in EXPERIMENTS.values() for w in getattr(exp.config("quick"), "widths", ())]
     assert max(widths) <= 1024
 

@@ -14,7 +14,7 @@ from ..experiments.linear import (
     regime,
     sunspots,
 )
-from ..experiments.plrnn import analysis, long_range
+from ..experiments.plrnn import analysis, long_range, reconstruction
 from .experiment import Experiment, Kind
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
@@ -34,6 +34,9 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     long_range.P2,
     analysis.P3,
     analysis.P4,
+    reconstruction.R1,
+    reconstruction.R2,
+    analysis.R3,
 )}
 PAPERS = {"linear": "Implicit bias of linear RNNs",
           "eigen": "Eigen analysis and an eigen initializer for RNNs (reconstructed; Dou & Principe 2023)",

@@ -11,6 +11,9 @@ fixed points, THEORY.md). A trained rPLRNN's regularized units make I − A − 
 claim therefore reads the statistic over the visited regions' Jacobians (the median per run, the
 mean over seeds), and the fixed points are counted beside it.
 
+R3, the reconstruction models (R1's PLRNN cells): the same statistics for PLRNNs trained to
+reconstruct a dynamical system, from the states their free runs visit.
+
 P4, Jacobian products: ‖J_{T−1} ⋯ J_t‖₂ along the first test sequence's trajectory against the
 distance T − t (`jacobian_products`), with the derived bounds (`product_bounds`): the stepwise
 bound ∏‖J_s‖₂ (always valid), and for the rPLRNN the lower bound 1 and the block bound, whose
@@ -27,6 +30,7 @@ import numpy as np
 
 from ...pipeline import style
 from ...pipeline.experiment import Claim, Experiment, Lookup, fmt
+from . import reconstruction
 from .long_range import COLORS, LABELS, SCALES, TRAIN, Config, cell
 
 PLRNN_MODELS = ("rplrnn", "plrnn", "iplrnn")
@@ -224,3 +228,81 @@ def describe_products(n: Products) -> str:
 
 P4 = Experiment("P4", "Jacobian products over T against the derived bounds", "plrnn", SCALES, Products, cells,
                 analyze_products, product_claims, plot_products, describe_products, kinds={"plrnn-train": TRAIN})
+
+
+# ---------------------------------------------------------------- R3
+
+
+@dataclasses.dataclass
+class TrainedDynamics:
+    systems: list
+    models: list
+    runs: dict  # system → model → [`analysis.line_attractors` of each seed]
+
+
+def _plrnn_models(c: reconstruction.Config) -> list:
+    return [m for m in c.models if m in ("rplrnn", "plrnn")]
+
+
+def dynamics_cells(c: reconstruction.Config) -> list:
+    return [reconstruction.cell(c, s, m, seed) for s in c.systems for m in _plrnn_models(c) for seed in range(c.seeds)]
+
+
+def analyze_dynamics(c: reconstruction.Config, lookup: Lookup) -> TrainedDynamics:
+    runs = {}
+    for s in c.systems:
+        runs[s] = {}
+        for m in _plrnn_models(c):
+            results = [lookup(reconstruction.cell(c, s, m, seed)) for seed in range(c.seeds)]
+            runs[s][m] = [line_attractors(r) for r in results if r.get("states")]
+    return TrainedDynamics(list(c.systems), _plrnn_models(c), runs)
+
+
+def plot_dynamics(c: reconstruction.Config, n: TrainedDynamics):
+    fig, axes = style.figure(ncols=len(n.models), nrows=len(n.systems), height=2.6)
+    circle = np.exp(1j * np.linspace(0, 2 * np.pi, 400))
+    for r, system in enumerate(n.systems):
+        for k, model in enumerate(n.models):
+            ax = axes[r, k]
+            ax.plot(circle.real, circle.imag, color="0.6", lw=0.8)
+            for seed, run in enumerate(n.runs[system][model]):
+                values = np.array(run["eigenvalues"]).reshape(-1, 2)
+                ax.scatter(values[:, 0], values[:, 1], s=9, color=COLORS[model], alpha=0.7, marker="os^v"[seed % 4],
+                           label=f"seed {seed} ({run['shown']}; {run['fixed_points']} fixed points)")
+            ax.set_aspect("equal")
+            ax.set_xlabel(r"Re $\lambda$")
+            ax.set_ylabel(r"Im $\lambda$")
+            ax.set_title(f"{system}: {LABELS[model]}", loc="right", fontsize=8)
+            ax.legend(loc="lower left", fontsize=6)
+            style.panel_label(ax, chr(ord("a") + r * len(n.models) + k))
+    return fig
+
+
+def describe_dynamics(n: TrainedDynamics) -> str:
+    text = ("Eigenvalues of A + W D of the PLRNNs trained in R1, at a consistent fixed point among the linear regions "
+            "their free runs visit, else in the most visited region; unit circle grey. ")
+    for s in n.systems:
+        for m in n.models:
+            runs = n.runs[s][m]
+            text += (f"{s}, {LABELS[m]}: median min ||λ| − 1| over visited regions "
+                     + ", ".join(fmt(r["region_distance"], 3) for r in runs) + f" (per seed), "
+                     f"{sum(r['regions'] for r in runs)} regions, {sum(r['fixed_points'] for r in runs)} fixed points. ")
+    return text
+
+
+def dynamics_claims(c: reconstruction.Config, n: TrainedDynamics) -> list:
+    out = []
+    for s in n.systems:
+        runs = n.runs[s]
+        if runs.get("rplrnn") and runs.get("plrnn"):
+            r, p = (float(np.mean([x["region_distance"] for x in runs[m]])) for m in ("rplrnn", "plrnn"))
+            out.append(Claim(f"rplrnn_line_attractors_{s}", f"the rPLRNN trained on {s} keeps eigenvalues on the unit "
+                             "circle (line attractors), the PLRNN does not: median min ||λ| − 1| over visited regions, "
+                             "rPLRNN vs PLRNN", [r, p], f"rPLRNN < {FACTOR:g} × PLRNN", r < FACTOR * p,
+                             "R3/result.json: numbers.runs"))
+    return out
+
+
+R3 = Experiment("R3", "Fixed points and line attractors of the reconstruction models", "plrnn", reconstruction.SCALES,
+                TrainedDynamics, dynamics_cells, analyze_dynamics, dynamics_claims, plot_dynamics, describe_dynamics,
+                kinds={"plrnn-reconstruct": reconstruction.RECONSTRUCT})

@@ -51,9 +51,10 @@ RELEASED = {
     "multiplication": {"rplrnn": {400: 0.9998, 600: 0.51}, "irnn": {200: 1.0, 300: 0.41}, "lstm": {100: 1.0, 200: 0.41}},
 }
 COLORS = {"rplrnn": style.PALETTE[7], "plrnn": style.PALETTE[1], "iplrnn": style.PALETTE[6], "rnn": style.PALETTE[3],
-          "irnn": style.PALETTE[0], "nprnn": style.PALETTE[4], "ornn": style.PALETTE[5], "lstm": style.PALETTE[2]}
+          "irnn": style.PALETTE[0], "nprnn": style.PALETTE[4], "ornn": style.PALETTE[5], "lstm": style.PALETTE[2],
+          "gru": style.PALETTE[5]}  # gru: the reconstruction baseline (never beside oRNN)
 LABELS = {"rplrnn": "rPLRNN", "plrnn": "PLRNN", "iplrnn": "iPLRNN", "rnn": "RNN (ReLU)", "irnn": "iRNN",
-          "nprnn": "np-RNN", "ornn": "oRNN", "lstm": "LSTM"}
+          "nprnn": "np-RNN", "ornn": "oRNN", "lstm": "LSTM", "gru": "GRU"}
 
 
 @dataclasses.dataclass(frozen=True)

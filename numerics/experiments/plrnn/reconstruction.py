@@ -1,0 +1,448 @@
+"""R1 and R2: reconstructing dynamical systems with the PLRNN (Schmidt et al., ICLR 2021, part 2; issue 13).
+
+A cell (kind 'plrnn-reconstruct') simulates a system (`numerics.dynamics.systems`: Lorenz-63, the
+Hindmarsh–Rose bursting neuron standing in for the paper's, any dysts name where dysts is installed,
+or `data:FILE`), z-scores it, trains one model on its first `length` samples
+(`numerics.plrnn.reconstruct.train_reconstruction`: BPTT with sparse teacher forcing, the toolkit's
+method; the paper used EM), lets the trained model run freely from the first held-out sample for
+`test_length` steps, and scores the generated trajectory against the held-out one
+(`numerics.dynamics.measures`):
+  D_stsp     state-space KL divergence by binning (BINS per dimension over the true trajectory's range,
+             generated points outside clipped into the edge cells)
+  spectrum   MSE between amplitude spectra of the z-scored series, all bins and the system's low and
+             high bands (`SYSTEMS`), and the Hellinger distance of the smoothed power spectra
+  λ_max      the generated trajectory's maximal Lyapunov exponent from the trained PLRNN's Jacobians
+             (per unit of time), against the true system's (Lorenz: 0.9056, Viswanath 1998; others
+             estimated from the ODE's variational equation); the GRU's is not computed
+  horizon    steps until the normalized prediction error first exceeds HORIZON_ERROR
+A generated trajectory that leaves the data's range by far (|x| > ESCAPE sd) or stops being finite has
+"escaped": its step is recorded and it gets no measures.
+
+R3 (analysis.py): the trained PLRNNs' dynamics: eigenvalues of A + W D at their fixed points, or in their most visited
+    linear region (`analysis.line_attractors`, as P3), per system and model.
+R1: true and generated attractors side by side, amplitude spectra overlaid, the measures per system and
+    model. Claims: the rPLRNN's generated trajectories stay bounded; its Lorenz trajectory is chaotic
+    (λ_max > 0); on the bursting neuron its low-band spectrum error is at most the PLRNN's (the paper's
+    claim that regularization captures the slow time scale).
+R2: the regularization strength τ on the bursting neuron: the measures against τ. Claim: some τ > 0
+    has a lower low-band error than τ = 0.
+
+Checkpoints: when the environment variable RNNMEMORY_CHECKPOINTS names a directory (`plrnn reconstruct`
+sets it to OUT/checkpoints), each training run checkpoints there under its cell's key and resumes
+from it after an interruption, with identical numbers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ...pipeline import style
+from ...pipeline.experiment import Claim, Experiment, Kind, Lookup, fmt
+from .long_range import COLORS, LABELS
+
+CELL_VERSION = 2  # 2: the free run's visited states kept, for R3
+CHECKPOINT_ENV = "RNNMEMORY_CHECKPOINTS"
+# per system: sampling step, spectrum bands (cycles per time unit) and the two variables drawn
+SYSTEMS = {"lorenz63": {"dt": 0.05, "bands": {"all": None, "low": (0.0, 0.5), "high": (0.5, 10.0)}, "plot": (0, 2)},
+           "bursting": {"dt": 0.5, "bands": {"all": None, "low": (0.0, 0.02), "high": (0.02, 1.0)}, "plot": (0, 2)}}
+OTHER = {"dt": None, "bands": {"all": None}, "plot": (0, 1)}  # dysts names and data files: their own dt
+BINS, ESCAPE, HORIZON_ERROR, PLOT_POINTS, SPECTRUM_POINTS, STATES = 8, 10.0, 0.5, 1500, 200, 300
+
+
+@dataclasses.dataclass(frozen=True)
+class Training:
+    hidden: int = 30
+    window: int = 100
+    tau_tf: int = 10
+    steps: int = 3000  # quick: a PLRNN run ≈ 15–30 s on one core (a GRU's ≈ 4× that: full scale only)
+    batch: int = 16
+    lr: float = 5e-3
+    schedule: str = "cosine"
+    p: float = 0.5
+    tau: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    systems: tuple = ("lorenz63", "bursting")
+    models: tuple = ("rplrnn", "plrnn")  # the GRU and LSTM baselines: full scale and `plrnn reconstruct`
+    seeds: int = 1
+    length: int = 6000  # training samples
+    test_length: int = 4000  # held-out samples the free run is scored against
+    noise: float = 0.05  # observation noise, a fraction of each variable's sd
+    taus: tuple = (0.0, 1.0, 5.0, 25.0)  # R2, on the bursting neuron
+    training: Training = Training()
+    dt: float | None = None  # the sampling step of every system (None: each system's own, `SYSTEMS`)
+
+
+SCALES = {"quick": Config(),
+          "full": Config(models=("rplrnn", "plrnn", "lstm", "gru"), seeds=5, length=20_000, test_length=20_000,
+                         taus=(0.0, 0.5, 1.0, 5.0, 25.0, 100.0), training=Training(hidden=50, steps=30_000, batch=32)),
+          "tiny": Config(models=("rplrnn", "gru"), length=300, test_length=200, taus=(0.0, 5.0),
+                         training=Training(hidden=6, window=20, tau_tf=5, steps=3, batch=4))}
+
+
+def settings(system: str) -> dict:
+    return SYSTEMS.get(system, OTHER)
+
+
+def cell(c: Config, system: str, model: str, seed: int, tau: float | None = None) -> dict:
+    t = c.training
+    inputs = {"kind": "plrnn-reconstruct", "version": CELL_VERSION, "system": system,
+              "dt": settings(system)["dt"] if c.dt is None else float(c.dt),
+              "length": c.length, "test_length": c.test_length, "noise": c.noise, "data_seed": 0, "model": model,
+              "seed": seed, "hidden": t.hidden, "window": t.window, "tau_tf": t.tau_tf, "steps": t.steps,
+              "batch": t.batch, "lr": t.lr, "schedule": t.schedule}
+    if model == "rplrnn":
+        inputs.update(p=t.p, tau=float(t.tau if tau is None else tau))
+    if system.startswith("data:"):  # the file's content names the cell, not only its path
+        path = Path(system[len("data:"):])
+        inputs["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return inputs
+
+
+def cells(c: Config) -> list:
+    return [cell(c, s, m, seed) for s in c.systems for m in c.models for seed in range(c.seeds)]
+
+
+MODELS = ("rplrnn", "plrnn", "lstm", "gru")  # = numerics.plrnn.reconstruct.MODELS
+
+
+def check_config(c: Config) -> None:
+    """Refuse, in one line and before any run: an unknown system or model, a data file that is not a
+    finite 2-D array or is too short for the training and held-out samples, dt ≤ 0, noise < 0,
+    τ_tf ≤ 0, a window longer than the training samples, p outside [0, 1], τ < 0, and a hidden size
+    smaller than the observed dimension (teacher forcing needs M ≥ N)."""
+    from ...dynamics import systems
+    from ...errors import NumericsError
+
+    t = c.training
+    for model in c.models:
+        if model not in MODELS:
+            raise NumericsError(f"unknown model {model!r} (choose {', '.join(MODELS)})")
+    if not (c.systems and c.models):
+        raise NumericsError("reconstruction needs at least one system and one model")
+    if t.tau_tf < 1:
+        raise NumericsError(f"the teacher-forcing interval τ_tf must be ≥ 1, got {t.tau_tf}")
+    if not 2 <= t.window <= c.length:
+        raise NumericsError(f"the window must be from 2 to the {c.length} training samples, got {t.window}")
+    if not 0 <= t.p <= 1 or not t.tau >= 0 or any(not tau >= 0 for tau in c.taus):
+        raise NumericsError(f"p must be in [0, 1] and τ ≥ 0, got p = {t.p:g}, τ = {t.tau:g}")
+    for system in c.systems:
+        inputs = cell(c, system, c.models[0], 0)
+        spec = systems.parse_system(system, dt=inputs["dt"], length=c.length + c.test_length,
+                                    noise=0.0 if system.startswith("data:") else c.noise, min_length=c.length + 2)
+        observed = (systems.make_series(spec, min_length=c.length + 2).observed.shape[1] if spec.kind == "data"
+                    else len(systems.get_system(system).variables))
+        if t.hidden < observed and any(m in ("rplrnn", "plrnn") for m in c.models):
+            raise NumericsError(f"{system} has {observed} observed variables: teacher forcing needs hidden ≥ {observed}, "
+                                f"got {t.hidden}")
+        if "rplrnn" in c.models and int(t.hidden * t.p + 1e-9) > t.hidden - observed:
+            raise NumericsError(f"the rPLRNN's ⌊M·p⌋ = {int(t.hidden * t.p + 1e-9)} regularized units must leave the "
+                                f"{observed} observed ones free: lower p or raise hidden above {t.hidden}")
+
+
+def sweep_cell(c: Config, tau: float, seed: int) -> dict:
+    """The rPLRNN at τ on the bursting neuron; at τ = 0 it is exactly the PLRNN (the same initial draw,
+    no penalty: `reconstruct`), so the PLRNN's cell serves."""
+    return cell(c, "bursting", "plrnn", seed) if tau == 0 else cell(c, "bursting", "rplrnn", seed, tau)
+
+
+def sweep_cells(c: Config) -> list:
+    return [sweep_cell(c, tau, seed) for tau in c.taus for seed in range(c.seeds)]
+
+
+# ---------------------------------------------------------------- one cell
+
+
+def _escaped(gen: np.ndarray) -> int | None:
+    bad = ~np.isfinite(gen).all(1) | (np.abs(np.nan_to_num(gen, nan=np.inf)) > ESCAPE).any(1)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def reconstruct(inputs: dict, device: str) -> dict:
+    """Simulate, train, generate and score one cell (module docstring)."""
+    import torch
+
+    from ...dynamics import measures, systems
+    from ...plrnn.reconstruct import generate, jacobians, model_from_result, train_reconstruction
+
+    spec = systems.parse_system(inputs["system"], dt=inputs["dt"], length=inputs["length"] + inputs["test_length"],
+                                noise=0.0 if inputs["system"].startswith("data:") else inputs["noise"])
+    series = systems.make_series(spec, seed=inputs["data_seed"], min_length=inputs["length"] + 2)
+    x = series.observed
+    train, true = x[:inputs["length"]], x[inputs["length"]:]
+    folder = os.environ.get(CHECKPOINT_ENV)
+    checkpoint = None
+    if folder:
+        from ...pipeline.cells import cell_key
+
+        checkpoint = Path(folder) / f"{cell_key(inputs)}.pt"
+    result = train_reconstruction(train, inputs["model"], hidden=inputs["hidden"], window=inputs["window"],
+                                  tau_tf=inputs["tau_tf"], steps=inputs["steps"], batch=inputs["batch"], lr=inputs["lr"],
+                                  schedule=inputs["schedule"], p=inputs.get("p", 0.5), tau=inputs.get("tau", 0.0),
+                                  seed=inputs["seed"], checkpoint=checkpoint, device=device)
+    model = model_from_result(result)
+    free = generate(model, torch.as_tensor(true[0]), len(true) - 1)
+    gen = free["observations"].to("cpu", torch.float64).numpy()
+    dt, bands = series.dt, settings(inputs["system"])["bands"]
+    escaped = _escaped(gen)
+    scores = {"escaped": escaped, "horizon": measures.prediction_horizon(
+        true, np.nan_to_num(gen, nan=1e6, posinf=1e6, neginf=-1e6), HORIZON_ERROR)}
+    if escaped is None:
+        limits = (true.min(0) - 0.5, true.max(0) + 0.5)  # the data's range: a stray point cannot widen the grid
+        scores.update(kl=measures.state_space_kl_binned(true, gen, bins=BINS, limits=limits),
+                      hellinger=measures.hellinger_spectrum(true, gen),
+                      spectrum=measures.spectrum_mse(true, gen, dt, bands))
+        if inputs["model"] in ("rplrnn", "plrnn"):
+            J = jacobians(model, free["states"]).to("cpu", torch.float64).numpy()
+            scores["lyapunov"] = measures.lyapunov_from_jacobians(J, dt, discard=min(200, len(J) // 4))
+    reference = series.reference.get("lyapunov_max") if series.reference else None
+    if reference is None and spec.kind != "data":
+        system = systems.get_system(inputs["system"])
+        reference = measures.lyapunov_from_ode(system.rhs, system.initial, jacobian=system.jacobian, time=200.0)
+    step = max(1, len(true) // PLOT_POINTS)
+
+    def spectrum(y):
+        freqs, amplitude = measures.amplitude_spectrum(y[:, :1], dt)
+        keep = np.unique(np.geomspace(1, len(freqs) - 1, SPECTRUM_POINTS).astype(int))
+        return freqs[keep].tolist(), amplitude[keep, 0].tolist()
+
+    states = None
+    if inputs["model"] in ("rplrnn", "plrnn") and escaped is None:  # visited states, for the fixed points (R3)
+        visited = free["states"].to("cpu", torch.float64).numpy()
+        states = visited[:: max(1, len(visited) // STATES)].tolist()
+    out = {"measures": scores, "true_lyapunov": reference, "states": states, "dt": dt, "variables": list(series.variables),
+           "true": true[::step].tolist(), "generated": np.clip(gen[::step], -ESCAPE, ESCAPE).tolist(),
+           "spectrum_true": spectrum(true), "spectrum_generated": spectrum(gen) if escaped is None else None,
+           "loss": result["curve"]["loss"][::max(1, len(result["curve"]["loss"]) // 200)],
+           "parameters": result["parameters"], "config": result["config"], "timing": result["timing"]}
+    return out
+
+
+def compute(chunk: list, device: str) -> list:
+    """Cells of kind 'plrnn-reconstruct', one training run each."""
+    from ...eigen.train import diverged_result
+    from ...errors import TrainingDiverged
+
+    out = []
+    for c in chunk:
+        try:
+            out.append(reconstruct(c, device))
+        except TrainingDiverged as error:
+            out.append(diverged_result(error))
+    return out
+
+
+RECONSTRUCT = Kind(compute, lambda c: (c["kind"], c["system"], c["model"], c["seed"], c.get("tau")))
+
+
+# ---------------------------------------------------------------- R1
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def score_row(results: list) -> dict:
+    """Mean over seeds of each measure (None where no seed has it) and how many seeds escaped or diverged."""
+    done = [r for r in results if r.get("status") != "diverged"]
+    m = [r["measures"] for r in done]
+    row = {"runs": len(results), "diverged": len(results) - len(done),
+           "escaped": sum(s["escaped"] is not None for s in m), "kl": _mean([s.get("kl") for s in m]),
+           "hellinger": _mean([s.get("hellinger") for s in m]), "lyapunov": _mean([s.get("lyapunov") for s in m]),
+           "horizon": _mean([s["horizon"] for s in m])}
+    for band in ("all", "low", "high"):
+        row[f"spectrum_{band}"] = _mean([s.get("spectrum", {}).get(band) for s in m])
+    return row
+
+
+@dataclasses.dataclass
+class Reconstruction:
+    systems: list
+    models: list
+    seeds: int
+    setting: str
+    rows: dict  # system → model → score_row
+    true_lyapunov: dict  # system → λ_max of the true system
+    show: dict  # system → {"true", "variables", "spectrum_true", model → {"generated", "spectrum_generated"}} (seed 0)
+
+
+def _setting(c: Config) -> str:
+    t = c.training
+    return (f"M = {t.hidden}, windows of {t.window}, teacher forcing every {t.tau_tf} steps, {t.steps} steps of batch "
+            f"{t.batch}, Adam {t.lr:g} ({t.schedule}); {c.length} training and {c.test_length} held-out samples, "
+            f"noise {c.noise:g} sd; rPLRNN p = {t.p:g}, τ = {t.tau:g}; {c.seeds} seed(s)")
+
+
+def analyze(c: Config, lookup: Lookup) -> Reconstruction:
+    rows, lyapunov, show = {}, {}, {}
+    for system in c.systems:
+        rows[system], show[system] = {}, {}
+        for model in c.models:
+            results = [lookup(cell(c, system, model, s)) for s in range(c.seeds)]
+            rows[system][model] = score_row(results)
+            first = results[0]
+            if first.get("status") != "diverged":
+                lyapunov[system] = first["true_lyapunov"]
+                show[system].update(true=first["true"], variables=first["variables"], spectrum_true=first["spectrum_true"])
+                show[system][model] = {"generated": first["generated"], "spectrum_generated": first["spectrum_generated"]}
+    return Reconstruction(list(c.systems), list(c.models), c.seeds, _setting(c), rows, lyapunov, show)
+
+
+def claims(c: Config, n: Reconstruction) -> list:
+    out = []
+    if "rplrnn" not in n.models:
+        return out
+    bad = [f"{s}: {r['escaped']} escaped, {r['diverged']} diverged" for s in n.systems
+           for r in [n.rows[s]["rplrnn"]] if r["escaped"] or r["diverged"]]
+    out.append(Claim("rplrnn_stays_bounded", "the rPLRNN's free-running trajectories stay within the data's range "
+                     f"(|x| ≤ {ESCAPE:g} sd) on every system", bad or 0, "0 escaped", not bad, "R1/result.json: numbers.rows"))
+    if "lorenz63" in n.systems:
+        value, true = n.rows["lorenz63"]["rplrnn"]["lyapunov"], n.true_lyapunov.get("lorenz63")
+        # a limit cycle has λ_max ≈ 0 and can come out slightly positive: ask for the true exponent's scale
+        out.append(Claim("rplrnn_lorenz_chaotic", "the rPLRNN's generated Lorenz-63 trajectory is chaotic with the true "
+                         f"system's exponent: its maximal Lyapunov exponent, per unit time (true {fmt(true, 3)})", value,
+                         "within a factor 2 of the true one", value is not None and true is not None
+                         and true / 2 <= value <= 2 * true, "R1/result.json: numbers.rows.lorenz63.rplrnn.lyapunov"))
+    if "bursting" in n.systems and "plrnn" in n.models:
+        r, p = n.rows["bursting"]["rplrnn"]["spectrum_low"], n.rows["bursting"]["plrnn"]["spectrum_low"]
+        out.append(Claim("rplrnn_slow_time_scale", "on the bursting neuron the rPLRNN's low-band spectrum error (the slow "
+                         "bursts) is at most the PLRNN's (the paper's claim): rPLRNN, PLRNN", [r, p], "rPLRNN ≤ PLRNN",
+                         r is not None and (p is None or r <= p), "R1/result.json: numbers.rows.bursting"))
+    return out
+
+
+def plot(c: Config, n: Reconstruction):
+    columns = 2 + len(n.models)
+    fig, axes = style.figure(ncols=columns, nrows=len(n.systems), height=2.3)
+    for r, system in enumerate(n.systems):
+        shown = n.show.get(system, {})
+        i, j = settings(system)["plot"]
+        names = shown.get("variables", ["x", "y", "z"])
+        panels = [("true", np.array(shown.get("true", [])), "0.3")] + [
+            (LABELS[m], np.array(shown[m]["generated"]) if m in shown else np.zeros((0, 3)), COLORS[m]) for m in n.models]
+        for k, (title, traj, color) in enumerate(panels):
+            ax = axes[r, k]
+            if len(traj):
+                ax.plot(traj[:, i], traj[:, j], color=color, lw=0.4)
+            ax.set_xlabel(names[i] if i < len(names) else f"x{i}")
+            ax.set_ylabel(names[j] if j < len(names) else f"x{j}")
+            ax.set_title(f"{system}: {title}", loc="right", fontsize=8)
+            style.panel_label(ax, chr(ord("a") + r * columns + k))
+        ax = axes[r, columns - 1]
+        if "spectrum_true" in shown:
+            ax.loglog(*shown["spectrum_true"], color="0.6", lw=2.0, label="true")
+            for m in n.models:
+                if m in shown and shown[m]["spectrum_generated"]:
+                    ax.loglog(*shown[m]["spectrum_generated"], color=COLORS[m], lw=0.8, label=LABELS[m])
+        for edge in {b for band in settings(system)["bands"].values() if band for b in band if b > 0}:
+            ax.axvline(edge, color="0.5", ls="--", lw=0.6)
+        ax.set_xlabel("frequency (cycles per time unit)")
+        ax.set_ylabel(f"amplitude of {names[0] if names else 'x0'}")
+        ax.set_title(f"{system}: spectra", loc="right", fontsize=8)
+        ax.legend(fontsize=6, loc="lower left")
+        style.panel_label(ax, chr(ord("a") + r * columns + columns - 1))
+    return fig
+
+
+def table(n: Reconstruction) -> str:
+    lines = [f"{'system':<10} {'model':<7} {'D_stsp':>7} {'Hellinger':>9} {'MSE all':>8} {'low':>8} {'high':>8} "
+             f"{'λ_max':>7} {'horizon':>7} escaped"]
+    for s in n.systems:
+        for m in n.models:
+            r = n.rows[s][m]
+            lines.append(f"{s:<10} {m:<7} {fmt(r['kl'], 3):>7} {fmt(r['hellinger'], 3):>9} {fmt(r['spectrum_all'], 2):>8} "
+                         f"{fmt(r['spectrum_low'], 2):>8} {fmt(r['spectrum_high'], 2):>8} {fmt(r['lyapunov'], 3):>7} "
+                         f"{fmt(r['horizon'], 3):>7} {r['escaped'] + r['diverged']}/{r['runs']}")
+        lines.append(f"{s:<10} true λ_max {fmt(n.true_lyapunov.get(s), 3)}")
+    return "\n".join(lines)
+
+
+def describe(n: Reconstruction) -> str:
+    return (f"Free-running trajectories of models trained on each system ({n.setting}), started at the first held-out "
+            "sample, against the held-out data: attractor projections (seed 0), amplitude spectra of the first "
+            "variable (dashed: band edges), and the measures, mean over seeds (D_stsp: binned KL, "
+            f"{BINS} bins per variable; spectrum MSE over all bins and the low and high bands; λ_max per time unit "
+            f"from the PLRNN's Jacobians; horizon: steps until the normalized error exceeds {HORIZON_ERROR:g}):\n\n"
+            "```\n" + table(n) + "\n```\n")
+
+
+R1 = Experiment("R1", "Reconstructing Lorenz-63 and a bursting neuron: attractors, spectra, measures", "plrnn", SCALES,
+                Reconstruction, cells, analyze, claims, plot, describe, kinds={"plrnn-reconstruct": RECONSTRUCT})
+
+
+# ---------------------------------------------------------------- R2
+
+
+@dataclasses.dataclass
+class TauSweep:
+    taus: list
+    seeds: int
+    setting: str
+    rows: dict  # str(τ) → score_row
+    values: dict  # measure → str(τ) → per-seed values
+
+
+MEASURES = {"spectrum_low": "low-band spectrum MSE", "spectrum_high": "high-band spectrum MSE",
+            "kl": r"$D_{\mathrm{stsp}}$ (binned KL)", "hellinger": "Hellinger distance of spectra"}
+
+
+def analyze_sweep(c: Config, lookup: Lookup) -> TauSweep:
+    rows, values = {}, {k: {} for k in MEASURES}
+    for tau in c.taus:
+        results = [lookup(sweep_cell(c, tau, s)) for s in range(c.seeds)]
+        rows[str(tau)] = score_row(results)
+        for key in MEASURES:
+            values[key][str(tau)] = [score_row([r])[key] for r in results]
+    return TauSweep(list(c.taus), c.seeds, _setting(c), rows, values)
+
+
+def sweep_claims(c: Config, n: TauSweep) -> list:
+    zero = n.rows.get("0.0", {}).get("spectrum_low")
+    others = {t: r["spectrum_low"] for t, r in n.rows.items() if float(t) > 0 and r["spectrum_low"] is not None}
+    if zero is None or not others:
+        return [Claim("regularization_helps_slow_scale", "some τ > 0 has a lower low-band spectrum error than τ = 0 on "
+                      "the bursting neuron", "n/a (escaped or missing runs)", "best τ > 0 < τ = 0", False,
+                      "R2/result.json: numbers.rows")]
+    best = min(others, key=others.get)
+    return [Claim("regularization_helps_slow_scale", f"some τ > 0 has a lower low-band spectrum error than τ = 0 on the "
+                  f"bursting neuron: best τ = {best}, its error and τ = 0's", [others[best], zero],
+                  "best τ > 0 < τ = 0", others[best] < zero, "R2/result.json: numbers.rows")]
+
+
+def plot_sweep(c: Config, n: TauSweep):
+    fig, axes = style.figure(ncols=len(MEASURES), height=2.5)
+    for k, (key, name) in enumerate(MEASURES.items()):
+        ax = axes[0, k]
+        for tau, values in n.values[key].items():
+            shown = [v for v in values if v is not None]
+            ax.plot([float(tau)] * len(shown), shown, "o", color=COLORS["rplrnn"], ms=3)
+        means = [(float(t), n.rows[t][key]) for t in n.rows if n.rows[t][key] is not None]
+        if means:
+            ax.plot(*zip(*means), color=COLORS["rplrnn"], lw=1.0)
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xticks(n.taus, [f"{t:g}" for t in n.taus])
+        ax.minorticks_off()
+        ax.set_xlabel(r"regularization strength $\tau$")
+        ax.set_ylabel(name)
+        style.panel_label(ax, chr(ord("a") + k))
+    return fig
+
+
+def describe_sweep(n: TauSweep) -> str:
+    parts = [f"τ = {t}: low {fmt(r['spectrum_low'], 3)}, high {fmt(r['spectrum_high'], 3)}, D_stsp {fmt(r['kl'], 3)}"
+             + (f" ({r['escaped']} escaped)" if r["escaped"] else "") for t, r in n.rows.items()]
+    return (f"The rPLRNN on the bursting neuron against the regularization strength τ ({n.setting}); points: seeds, "
+            "line: their mean; a run whose free trajectory escaped has no measures. " + "; ".join(parts) + ".")
+
+
+R2 = Experiment("R2", "Regularization strength and the slow time scale of a bursting neuron", "plrnn", SCALES, TauSweep,
+                sweep_cells, analyze_sweep, sweep_claims, plot_sweep, describe_sweep,
+                kinds={"plrnn-reconstruct": RECONSTRUCT})
+

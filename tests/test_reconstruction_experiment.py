@@ -1,0 +1,110 @@
+"""R1, R2 (numerics/experiments/plrnn/reconstruction.py) and `rnnmemory plrnn reconstruct`: tiny runs end to
+end, users' own data, escaped trajectories, and bad input refused in one line before any run."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from numerics.experiments.plrnn import analysis, reconstruction
+from numerics.pipeline.cells import CellCache, cell_key
+from numerics.pipeline.runner import run_cells
+from numerics.plrnn.reconstruct import MODELS
+
+TINY = reconstruction.SCALES["tiny"]
+SMALL = ["--length", "300", "--test-length", "200", "--hidden", "6", "--window", "20", "--tau-tf", "5", "--steps", "3",
+         "--batch", "4", "--jobs", "1"]
+
+
+def test_the_experiment_names_the_trainers_models():
+    assert reconstruction.MODELS == MODELS
+
+
+def test_tiny_end_to_end(tmp_path):
+    todo = list({cell_key(c): c for c in reconstruction.R1.cells(TINY) + reconstruction.R2.cells(TINY)}.values())
+    records = run_cells(todo, reconstruction.compute, CellCache(tmp_path), group=reconstruction.RECONSTRUCT.group)
+    found = {cell_key(c): r["result"] for c, r in zip(todo, records)}
+    for experiment in (reconstruction.R1, reconstruction.R2, analysis.R3):
+        numbers = experiment.analyze(TINY, lambda c: found[cell_key(c)])
+        json.dumps(dataclasses.asdict(numbers))
+        assert all(isinstance(c.passed, bool) for c in experiment.claims(TINY, numbers))
+        fig = experiment.plot(TINY, numbers)
+        fig.savefig(tmp_path / f"{experiment.name}.png")
+        assert (tmp_path / f"{experiment.name}.png").stat().st_size > 10_000 and experiment.describe(numbers)
+    result = found[cell_key(reconstruction.cell(TINY, "lorenz63", "rplrnn", 0))]
+    assert result["true_lyapunov"] == pytest.approx(0.9056) and set(result["measures"]) >= {"escaped", "horizon"}
+
+
+def test_an_escaped_trajectory_is_found_at_its_first_bad_step():
+    gen = np.zeros((10, 3))
+    gen[6, 1] = reconstruction.ESCAPE * 2
+    gen[8] = np.nan
+    assert reconstruction._escaped(gen) == 6 and reconstruction._escaped(np.zeros((5, 2))) is None
+
+
+def test_cli_reconstructs_a_users_csv(tmp_path):
+    t = np.arange(600) * 0.1
+    np.savetxt(tmp_path / "rec.csv", np.c_[np.sin(t), np.cos(t)], delimiter=",", header="u,v", comments="")
+    result = CliRunner().invoke(main, ["plrnn", "reconstruct", "--system", f"data:{tmp_path / 'rec.csv'}", "--dt", "0.1",
+                                       "--model", "plrnn", *SMALL, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    arrays = np.load(tmp_path / "out" / "trajectories.npz")
+    assert arrays["rec_plrnn_0_true"].shape[1] == 2
+    record = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert record["command"].startswith("rnnmemory plrnn reconstruct --system data:")
+    assert list((tmp_path / "out" / "checkpoints").glob("*.pt"))
+    again = CliRunner().invoke(main, ["plrnn", "reconstruct", "--system", f"data:{tmp_path / 'rec.csv'}", "--dt", "0.1",
+                                      "--model", "plrnn", *SMALL, "--out", str(tmp_path / "out")])
+    assert "1 runs (0 computed, 1 reused)" in again.output
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--system", "nosuchsystem"], "nosuchsystem"), (["--dt", "0"], "--dt must be > 0"), (["--noise", "-1"], "≥ 0"),
+    (["--tau-tf", "0"], "τ_tf must be ≥ 1"), (["--hidden", "2", "--model", "plrnn"], "hidden ≥ 3"),
+    (["--model", "transformer"], "unknown model"), (["--system", "data:/nonexistent.npy"], "does not exist"),
+    (["--window", "1"], "window")])
+def test_cli_refuses_bad_input_in_one_line_before_any_run(tmp_path, extra, message):
+    result = CliRunner().invoke(main, ["plrnn", "reconstruct", *extra, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("content, message", [(np.zeros(50), "expected (time, variables)"),
+                                              (np.full((400, 2), np.nan), "non-finite"),
+                                              (np.zeros((40, 2)), "at least 302 needed")])
+def test_a_bad_data_file_is_refused(tmp_path, content, message):
+    np.save(tmp_path / "bad.npy", content)
+    result = CliRunner().invoke(main, ["plrnn", "reconstruct", "--system", f"data:{tmp_path / 'bad.npy'}",
+                                       "--length", "300", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_model_scored_against_its_own_run_gets_the_known_measures():
+    """A PLRNN set by hand to a stable limit cycle (the oscillator of tests/test_reconstruct.py): its free
+    run scored against itself has zero divergence and spectrum error and the full horizon, and λ_max
+    from its Jacobians is the cycle's Floquet multiplier per step, known from the composed map."""
+    import torch
+
+    from numerics.dynamics import measures
+    from numerics.plrnn.reconstruct import build_reconstruction_model, generate, jacobians
+
+    model = build_reconstruction_model("plrnn", 2, 2, 0)
+    with torch.no_grad():
+        model.plrnn.A.copy_(torch.tensor([0.9, 0.5]))
+        model.plrnn.W.copy_(torch.tensor([[0.0, -1.0], [1.0, 0.0]]))
+        model.plrnn.h.copy_(torch.tensor([1.0, -1.0]))
+    run = generate(model, torch.tensor([0.3, 0.2]), 3000)
+    z = run["states"][1000:].double().numpy()  # on the cycle
+    assert measures.state_space_kl_binned(z, z, bins=8) == 0 and measures.prediction_horizon(z, z, 0.5) == len(z)
+    assert measures.spectrum_mse(z, z, 1.0)["all"] == 0
+    J = jacobians(model, torch.as_tensor(z)).double().numpy()
+    period = next(k for k in range(1, 200) if np.allclose(z[k], z[0], atol=1e-9))
+    product = np.eye(2)
+    for step in J[:period]:
+        product = step @ product
+    floquet = np.log(np.abs(np.linalg.eigvals(product)).max()) / period
+    # after 20 periods aligning the tangent vector, 50 whole periods give the multiplier's growth exactly
+    estimate = measures.lyapunov_from_jacobians(J[: 70 * period], 1.0, discard=20 * period)
+    assert estimate == pytest.approx(floquet, abs=1e-9)
