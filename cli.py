@@ -727,7 +727,9 @@ def plrnn():
               help="Observation noise of simulated systems, a fraction of each variable's sd.")
 @click.option("--hidden", type=click.IntRange(1, 4096), default=30, show_default=True)
 @click.option("--window", type=int, default=100, show_default=True, callback=_positive)
-@click.option("--tau-tf", type=int, default=10, show_default=True, help="Teacher forcing every τ_tf steps.")
+@click.option("--tau-tf", default="10", show_default=True,
+              help="Teacher forcing every τ_tf steps, or auto: the Lyapunov time in steps where λ_max is known "
+                   "(Lorenz-63, dysts), else the data's autocorrelation time.")
 @click.option("--steps", type=int, default=3000, show_default=True, callback=_positive)
 @click.option("--batch", type=int, default=16, show_default=True, callback=_positive)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-3, show_default=True)
@@ -741,7 +743,8 @@ def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hi
     faithful they are: state-space divergence, spectrum errors, maximal Lyapunov exponent, prediction
     horizon. Each training run is a cell cached in OUT/cells and checkpoints in OUT/checkpoints, so an
     interrupted run resumes with identical numbers. Writes OUT/result.json (measures and trained
-    parameters), OUT/trajectories.npz (held-out and generated), OUT/reconstruct.png and OUT/table.txt.
+    parameters), OUT/trajectories.npz (held-out and generated, subsampled to ≤ 1500 points each, the
+    generated ones clipped to ±10 sd), OUT/reconstruct.png and OUT/table.txt.
 
     Example: rnnmemory plrnn reconstruct --system lorenz63,bursting --model rplrnn,plrnn,gru --out results/reconstruct
 
@@ -756,11 +759,22 @@ def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hi
     from numerics.pipeline.cells import CellCache
     from numerics.pipeline.reproduce import run_config
 
+    if any(s == "data:" for s in systems):
+        raise InputError("data:FILE needs a file name")
     systems = [f"data:{Path(s[5:]).expanduser().resolve()}" if s.startswith("data:") else s for s in systems]
     if dt is not None and not dt > 0:
         raise InputError(f"--dt must be > 0, got {dt:g}")
     if not noise >= 0:
         raise InputError(f"--noise must be ≥ 0, got {noise:g}")
+    if tau_tf == "auto":
+        if len(systems) > 1:
+            raise InputError("--tau-tf auto chooses one interval per system: give one --system at a time")
+        tau_tf, how = reconstruction.forcing_interval(systems[0], dt or reconstruction.settings(systems[0])["dt"],
+                                                      length)
+        click.echo(f"τ_tf = {tau_tf} ({how})", err=True)
+    elif not tau_tf.lstrip("-").isdigit():
+        raise InputError(f"--tau-tf must be a whole number or auto, got {tau_tf!r}")
+    tau_tf = int(tau_tf)
     training = reconstruction.Training(hidden=hidden, window=window, tau_tf=tau_tf, steps=steps, batch=batch, lr=lr,
                                        schedule=schedule, p=p, tau=tau)
     config = reconstruction.Config(systems=tuple(systems), models=tuple(models), seeds=seeds, length=length,
@@ -772,10 +786,14 @@ def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hi
                + f" --noise {noise:g} --hidden {hidden} --window {window} --tau-tf {tau_tf} --steps {steps} "
                f"--batch {batch} --lr {lr:g} --schedule {schedule} --p {p:g} --tau {tau:g} --out {out}")
     Path(out, "checkpoints").mkdir(parents=True, exist_ok=True)
-    os.environ[reconstruction.CHECKPOINT_ENV] = str(Path(out, "checkpoints").resolve())  # workers inherit it
-    with _resumable(out), _Progress(len(reconstruction.cells(config)), "runs") as progress:
-        done = run_config("R1", config, out, command=command, stem="reconstruct", device=device, jobs=jobs,
-                          scheduler=scheduler, progress=progress)
+    # local workers inherit the variable; remote (--scheduler) workers checkpoint only if it is set there
+    os.environ[reconstruction.CHECKPOINT_ENV] = str(Path(out, "checkpoints").resolve())
+    try:
+        with _resumable(out), _Progress(len(reconstruction.cells(config)), "runs") as progress:
+            done = run_config("R1", config, out, command=command, stem="reconstruct", device=device, jobs=jobs,
+                              scheduler=scheduler, progress=progress)
+    finally:
+        os.environ.pop(reconstruction.CHECKPOINT_ENV, None)
     cache = CellCache(out)
     arrays = {}
     for c in reconstruction.cells(config):

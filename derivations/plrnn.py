@@ -510,7 +510,9 @@ def min_unit_circle_distance(eigenvalues) -> float:
     return float(np.min(np.abs(np.abs(values) - 1.0)))
 
 
-def _step_jacobians(A, W, states) -> np.ndarray:
+def step_jacobians(A, W, states) -> np.ndarray:
+    """J_t = diag(A) + W diag(1[z_t > 0]) for each state z_t of `states` (T, M), by the emitted
+    `region_jacobian`: (T, M, M). Their products along a trajectory give its Lyapunov exponents."""
     A, W = _parameters(A, W)
     states = np.asarray(states, dtype=np.float64)
     if states.ndim != 2 or states.shape[1] != A.size:
@@ -522,7 +524,7 @@ def _step_jacobians(A, W, states) -> np.ndarray:
 def jacobian_products(A, W, states) -> np.ndarray:
     """‖∂z_T/∂z_t‖₂ = ‖J_{T−1} ⋯ J_t‖₂ for t = 0 … T−1, where states (T, M) are z_0 … z_{T−1}, the
     states the map was applied to, and J_s = diag(A) + W diag(1[z_s > 0]) = ∂z_{s+1}/∂z_s."""
-    jacobians = _step_jacobians(A, W, states)
+    jacobians = step_jacobians(A, W, states)
     T, size = jacobians.shape[:2]
     norms, P = np.empty(T), np.eye(size)
     for t in range(T - 1, -1, -1):
@@ -563,7 +565,7 @@ def product_bounds(A, W, states, n_reg: int = 0, atol: float = 0.0) -> ProductBo
     if violation > atol:
         raise ValueError(f"the first {n_reg} units are not regularized (A_ii = 1, W rows 0): off by "
                          f"{violation:.3g} > atol = {atol}; use n_reg=0 for the general bounds")
-    jacobians = _step_jacobians(A, W, states)
+    jacobians = step_jacobians(A, W, states)
     T = jacobians.shape[0]
     n = np.arange(T, 0, -1)  # factors in the product from t to T − 1
     step_norms = np.array([np.linalg.norm(J, 2) for J in jacobians])

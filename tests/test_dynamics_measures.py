@@ -86,12 +86,15 @@ def test_spectrum_mse_known_values():
     bands = {"all": None, "low": (0, 10), "high": (10, 50.01)}
     assert spectrum_mse(a, a, 0.01, bands) == {"all": 0.0, "low": 0.0, "high": 0.0}
     assert spectrum_mse(a, sine(5.0, phase=1.0), 0.01)["all"] < 1e-20  # amplitudes ignore phase
-    # each spectrum has one bin of amplitude √2: two bins differ by 2 in square
+    # each spectrum has one bin of amplitude √2: two bins differ by 2 in square; the zero-frequency bin,
+    # 0 after z-scoring, is left out (500 bins in all, 99 below 10 Hz)
     mse = spectrum_mse(a, b, 0.01, bands)
-    assert mse["all"] == pytest.approx(4 / 501) and mse["low"] == pytest.approx(2 / 100)
+    assert mse["all"] == pytest.approx(4 / 500) and mse["low"] == pytest.approx(2 / 99)
     assert mse["high"] == pytest.approx(2 / 401)
     with pytest.raises(NumericsError, match="holds no frequency bin"):
         spectrum_mse(a, b, 0.01, {"none": (60, 70)})
+    with pytest.raises(NumericsError, match="holds no frequency bin"):  # the zero-frequency bin alone
+        spectrum_mse(a, b, 0.01, {"dc": (0, 0.05)})
     with pytest.raises(NumericsError, match="equal lengths"):
         spectrum_mse(a, a[:500], 0.01)
 

@@ -107,3 +107,10 @@ def test_cli_emit_writes_the_derived_functions(tmp_path, target, name):
         exec(text, namespace)
         A, W, d = np.array([0.5, 1.0]), np.array([[0.0, 2.0], [3.0, 0.0]]), np.array([1.0, 0.0])
         np.testing.assert_allclose(namespace["region_jacobian"](A, W, d), [[0.5, 0.0], [3.0, 1.0]])
+
+
+def test_cli_bench_on_digits_uses_its_own_splits(tmp_path):
+    result = CliRunner().invoke(main, ["plrnn", "bench", "--task", "digits", "--model", "plrnn", "--seeds", "1",
+                                       "--hidden", "6", "--steps", "2", "--jobs", "1", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "digits" in (tmp_path / "table.txt").read_text()

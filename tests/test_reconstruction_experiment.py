@@ -64,7 +64,7 @@ def test_cli_reconstructs_a_users_csv(tmp_path):
     (["--system", "nosuchsystem"], "nosuchsystem"), (["--dt", "0"], "--dt must be > 0"), (["--noise", "-1"], "≥ 0"),
     (["--tau-tf", "0"], "τ_tf must be ≥ 1"), (["--hidden", "2", "--model", "plrnn"], "hidden ≥ 3"),
     (["--model", "transformer"], "unknown model"), (["--system", "data:/nonexistent.npy"], "does not exist"),
-    (["--window", "1"], "window")])
+    (["--window", "1"], "window"), (["--dt", "1.5"], "holds no frequency bin"), (["--system", "data:"], "file name")])
 def test_cli_refuses_bad_input_in_one_line_before_any_run(tmp_path, extra, message):
     result = CliRunner().invoke(main, ["plrnn", "reconstruct", *extra, "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
@@ -73,7 +73,7 @@ def test_cli_refuses_bad_input_in_one_line_before_any_run(tmp_path, extra, messa
 
 @pytest.mark.parametrize("content, message", [(np.zeros(50), "expected (time, variables)"),
                                               (np.full((400, 2), np.nan), "non-finite"),
-                                              (np.zeros((40, 2)), "at least 302 needed")])
+                                              (np.zeros((40, 2)), "at least 4300 needed")])
 def test_a_bad_data_file_is_refused(tmp_path, content, message):
     np.save(tmp_path / "bad.npy", content)
     result = CliRunner().invoke(main, ["plrnn", "reconstruct", "--system", f"data:{tmp_path / 'bad.npy'}",
@@ -108,3 +108,15 @@ def test_a_model_scored_against_its_own_run_gets_the_known_measures():
     # after 20 periods aligning the tangent vector, 50 whole periods give the multiplier's growth exactly
     estimate = measures.lyapunov_from_jacobians(J[: 70 * period], 1.0, discard=20 * period)
     assert estimate == pytest.approx(floquet, abs=1e-9)
+
+
+def test_the_forcing_interval_follows_the_prediction_horizon(tmp_path):
+    # Lorenz-63: the Lyapunov time 1/(0.9056 · 0.05) ≈ 22 steps
+    assert reconstruction.forcing_interval("lorenz63", 0.05, 2000)[0] == 22
+    # data: a sine's autocorrelation cos(ωk) first falls below 1/e at ωk = arccos(1/e)
+    t = np.arange(2000)
+    np.save(tmp_path / "sine.npy", np.c_[np.sin(0.05 * t)])
+    tau, how = reconstruction.forcing_interval(f"data:{tmp_path / 'sine.npy'}", 1.0, 2000)
+    assert "autocorrelation" in how and abs(tau - np.arccos(np.exp(-1)) / 0.05) <= 2
+    bad = CliRunner().invoke(main, ["plrnn", "reconstruct", "--tau-tf", "often", "--out", str(tmp_path / "o")])
+    assert bad.exit_code == 2 and "--tau-tf" in bad.output and not (tmp_path / "o").exists()

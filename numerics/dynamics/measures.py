@@ -124,14 +124,18 @@ def spectrum_mse(true, gen, dt: float = 1.0, bands: dict | None = None) -> dict:
     """MSE between the amplitude spectra of z-scored true and generated series (equal lengths),
     averaged over the bins of each band and over variables: {band name: MSE}. `bands` maps a name
     to None (all bins) or (f_low, f_high), f_low ≤ f < f_high, in cycles per time unit of `dt`
-    (the paper: 'all', below 50 Hz, 50–600 Hz at dt = 0.5 ms, i.e. bands in Hz with dt in s)."""
+    (the paper: 'all', below 50 Hz, 50–600 Hz at dt = 0.5 ms, i.e. bands in Hz with dt in s).
+    The zero-frequency bin is left out of every band: after z-scoring it is 0 for any series, so a
+    band holding only it would score every model perfectly."""
     true, gen = _pair(true, gen, same_length=True)
     frequencies, a_true = amplitude_spectrum(true, dt)
     _, a_gen = amplitude_spectrum(gen, dt)
     squared = (a_true - a_gen) ** 2
     out = {}
     for name, band in (bands or {"all": None}).items():
-        keep = np.ones(frequencies.size, bool) if band is None else (frequencies >= band[0]) & (frequencies < band[1])
+        keep = frequencies > 0
+        if band is not None:
+            keep &= (frequencies >= band[0]) & (frequencies < band[1])
         if not keep.any():
             raise NumericsError(f"band {name!r} {band} holds no frequency bin (bins {frequencies[1]:.3g} apart, "
                                 f"up to {frequencies[-1]:.3g})")

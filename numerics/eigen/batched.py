@@ -55,7 +55,8 @@ class Packed(nn.Module):
         for name, big in self.rnn.named_parameters():
             if name.startswith("weight"):
                 mask = self.block(torch.zeros_like(big), name, None)
-                big.register_hook(lambda grad, mask=mask: grad * mask)
+                # masked_fill, not a product: an overflowed off-diagonal entry (inf · 0 = NaN) must not survive
+                big.register_hook(lambda grad, mask=mask: grad.masked_fill(mask == 0, 0))
 
     def _columns(self, name: str) -> int:
         return self.c if name.startswith("weight_ih_l0") else self.h

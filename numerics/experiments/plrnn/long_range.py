@@ -120,7 +120,9 @@ def run_cell(training: Training, task: str, T: int, model: str, seed: int, p: fl
              data_dir: str | None = None) -> dict:
     inputs = {"kind": "plrnn-train", "version": CELL_VERSION, "task": task, "T": T, "model": model, "seed": seed,
               "hidden": training.hidden, "steps": training.steps_at(T), "batch": training.batch, "lr": training.lr,
-              "schedule": training.schedule, "sizes": list(training.sizes)}
+              "schedule": training.schedule}
+    if task in MARKER_TASKS:  # the image tasks have their own splits
+        inputs["sizes"] = list(training.sizes)
     if model == "rplrnn":  # the regularizer's settings name the run only where they act
         inputs.update(p=float(p), tau=float(tau))
     if task == "mnist":  # the files, fingerprinted: cells of different copies never mix
@@ -186,7 +188,7 @@ def compute_runs(chunk: list, device: str) -> list:
 
     out = []
     for c in chunk:
-        train, val, test = c["sizes"]
+        train, val, test = c.get("sizes", (None, None, None))
         if "data" in c:
             from ...eigen.train import mnist_fingerprint
 
