@@ -788,12 +788,14 @@ def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hi
     Path(out, "checkpoints").mkdir(parents=True, exist_ok=True)
     # local workers inherit the variable; remote (--scheduler) workers checkpoint only if it is set there
     os.environ[reconstruction.CHECKPOINT_ENV] = str(Path(out, "checkpoints").resolve())
+    os.environ[reconstruction.PROGRESS_ENV] = "1"  # each run's steps on stderr: a long run shows it is alive
     try:
         with _resumable(out), _Progress(len(reconstruction.cells(config)), "runs") as progress:
             done = run_config("R1", config, out, command=command, stem="reconstruct", device=device, jobs=jobs,
                               scheduler=scheduler, progress=progress)
     finally:
         os.environ.pop(reconstruction.CHECKPOINT_ENV, None)
+        os.environ.pop(reconstruction.PROGRESS_ENV, None)
     cache = CellCache(out)
     arrays = {}
     for c in reconstruction.cells(config):

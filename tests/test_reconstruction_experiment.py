@@ -50,6 +50,7 @@ def test_cli_reconstructs_a_users_csv(tmp_path):
     result = CliRunner().invoke(main, ["plrnn", "reconstruct", "--system", f"data:{tmp_path / 'rec.csv'}", "--dt", "0.1",
                                        "--model", "plrnn", *SMALL, "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
+    assert "rec.csv/plrnn seed 0: step 3/3" in result.output  # the run's progress, on stderr
     arrays = np.load(tmp_path / "out" / "trajectories.npz")
     assert arrays["rec_plrnn_0_true"].shape[1] == 2
     record = json.loads((tmp_path / "out" / "result.json").read_text())

@@ -32,7 +32,8 @@ R2: the regularization strength τ on the bursting neuron: the measures against 
 
 Checkpoints: when the environment variable RNNMEMORY_CHECKPOINTS names a directory (`plrnn reconstruct`
 sets it to OUT/checkpoints), each training run checkpoints there under its cell's key and resumes
-from it after an interruption, with identical numbers.
+from it after an interruption, with identical numbers. With RNNMEMORY_PROGRESS set (`plrnn
+reconstruct` sets it) each run reports its step and loss on stderr every tenth of its steps.
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ from .long_range import COLORS, LABELS
 
 CELL_VERSION = 4  # 2: visited states kept (R3); 3: a burn-in; 4: one scored segment for all, no DC bin
 CHECKPOINT_ENV = "RNNMEMORY_CHECKPOINTS"
+PROGRESS_ENV = "RNNMEMORY_PROGRESS"  # set: each training run reports every tenth of its steps on stderr
 # per system: sampling step, spectrum bands (cycles per time unit) and the two variables drawn
 SYSTEMS = {"lorenz63": {"dt": 0.05, "bands": {"all": None, "low": (0.0, 0.5), "high": (0.5, 10.0)}, "plot": (0, 2)},
            "bursting": {"dt": 0.5, "bands": {"all": None, "low": (0.0, 0.02), "high": (0.02, 1.0)}, "plot": (0, 2)}}
@@ -195,6 +197,18 @@ def forcing_interval(system: str, dt: float | None, length: int) -> tuple[int, s
     return (int(below[0]) if len(below) else len(x) // 2) or 1, "autocorrelation time (1/e)"
 
 
+def _progress(inputs: dict):
+    """A training run's progress on stderr, every tenth of its steps (a long run shows it is alive)."""
+    import sys
+
+    every, name = max(1, inputs["steps"] // 10), f"{inputs['system']}/{inputs['model']} seed {inputs['seed']}"
+
+    def report(step: int, loss: float) -> None:
+        if step % every == 0 or step == inputs["steps"]:
+            print(f"rnnmemory: {name}: step {step}/{inputs['steps']}, loss {loss:.4g}", file=sys.stderr, flush=True)
+    return report
+
+
 def _escaped(gen: np.ndarray) -> int | None:
     bad = ~np.isfinite(gen).all(1) | (np.abs(np.nan_to_num(gen, nan=np.inf)) > ESCAPE).any(1)
     return int(np.argmax(bad)) if bad.any() else None
@@ -221,7 +235,8 @@ def reconstruct(inputs: dict, device: str) -> dict:
     result = train_reconstruction(train, inputs["model"], hidden=inputs["hidden"], window=inputs["window"],
                                   tau_tf=inputs["tau_tf"], steps=inputs["steps"], batch=inputs["batch"], lr=inputs["lr"],
                                   schedule=inputs["schedule"], p=inputs.get("p", 0.5), tau=inputs.get("tau", 0.0),
-                                  seed=inputs["seed"], checkpoint=checkpoint, device=device)
+                                  seed=inputs["seed"], checkpoint=checkpoint, device=device,
+                                  progress=_progress(inputs) if os.environ.get(PROGRESS_ENV) else None)
     model = model_from_result(result)
     dtype = next(model.parameters()).dtype
     # every model is scored on the held-out samples after the burn-in; a PLRNN is driven through the
