@@ -725,11 +725,12 @@ def plrnn():
               "system its own, a data file 1).")
 @click.option("--noise", type=float, default=0.05, show_default=True,
               help="Observation noise of simulated systems, a fraction of each variable's sd.")
-@click.option("--hidden", type=click.IntRange(1, 4096), default=30, show_default=True)
-@click.option("--window", type=int, default=100, show_default=True, callback=_positive)
-@click.option("--tau-tf", default="10", show_default=True,
-              help="Teacher forcing every τ_tf steps, or auto: the Lyapunov time in steps where λ_max is known "
-                   "(Lorenz-63, dysts), else the data's autocorrelation time.")
+@click.option("--hidden", type=click.IntRange(1, 4096), default=50, show_default=True)
+@click.option("--window", type=int, default=None, callback=_positive,
+              help="Training window (default: lorenz63 50, bursting and others 100).")
+@click.option("--tau-tf", default=None,
+              help="Teacher forcing every τ_tf steps (default: lorenz63 5, bursting and others 10), or auto: the "
+                   "Lyapunov time in steps where λ_max is known (Lorenz-63, dysts), else the data's autocorrelation time.")
 @click.option("--steps", type=int, default=3000, show_default=True, callback=_positive)
 @click.option("--batch", type=int, default=16, show_default=True, callback=_positive)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-3, show_default=True)
@@ -772,9 +773,9 @@ def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hi
         tau_tf, how = reconstruction.forcing_interval(systems[0], dt or reconstruction.settings(systems[0])["dt"],
                                                       length)
         click.echo(f"τ_tf = {tau_tf} ({how})", err=True)
-    elif not tau_tf.lstrip("-").isdigit():
+    elif tau_tf is not None and not tau_tf.lstrip("-").isdigit():
         raise InputError(f"--tau-tf must be a whole number or auto, got {tau_tf!r}")
-    tau_tf = int(tau_tf)
+    tau_tf = None if tau_tf is None else int(tau_tf)
     training = reconstruction.Training(hidden=hidden, window=window, tau_tf=tau_tf, steps=steps, batch=batch, lr=lr,
                                        schedule=schedule, p=p, tau=tau)
     config = reconstruction.Config(systems=tuple(systems), models=tuple(models), seeds=seeds, length=length,
@@ -783,7 +784,8 @@ def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hi
     device, jobs = _sweep_setup(device, jobs, scheduler)
     command = (f"rnnmemory plrnn reconstruct --system {','.join(systems)} --model {','.join(models)} --seeds {seeds} "
                f"--length {length} --test-length {test_length}" + (f" --dt {dt:g}" if dt else "")
-               + f" --noise {noise:g} --hidden {hidden} --window {window} --tau-tf {tau_tf} --steps {steps} "
+               + f" --noise {noise:g} --hidden {hidden}" + (f" --window {window}" if window else "")
+               + (f" --tau-tf {tau_tf}" if tau_tf is not None else "") + f" --steps {steps} "
                f"--batch {batch} --lr {lr:g} --schedule {schedule} --p {p:g} --tau {tau:g} --out {out}")
     Path(out, "checkpoints").mkdir(parents=True, exist_ok=True)
     # local workers inherit the variable; remote (--scheduler) workers checkpoint only if it is set there

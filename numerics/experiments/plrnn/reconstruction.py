@@ -51,20 +51,27 @@ from .long_range import COLORS, LABELS
 CELL_VERSION = 4  # 2: visited states kept (R3); 3: a burn-in; 4: one scored segment for all, no DC bin
 CHECKPOINT_ENV = "RNNMEMORY_CHECKPOINTS"
 PROGRESS_ENV = "RNNMEMORY_PROGRESS"  # set: each training run reports every tenth of its steps on stderr
-# per system: sampling step, spectrum bands (cycles per time unit) and the two variables drawn
-SYSTEMS = {"lorenz63": {"dt": 0.05, "bands": {"all": None, "low": (0.0, 0.5), "high": (0.5, 10.0)}, "plot": (0, 2)},
-           "bursting": {"dt": 0.5, "bands": {"all": None, "low": (0.0, 0.02), "high": (0.02, 1.0)}, "plot": (0, 2)}}
-OTHER = {"dt": None, "bands": {"all": None}, "plot": (0, 1)}  # dysts names and data files: their own dt
+# per system: sampling step, spectrum bands (cycles per time unit), the two variables drawn, and the
+# training window and teacher-forcing interval unless the config sets them. Lorenz-63 forces every 5
+# steps (0.25 time units, a quarter of its Lyapunov time) in windows of 50: on seed 0 at M = 50 that gave
+# chaotic free runs (λ_max 0.84 rPLRNN, 1.01 PLRNN; true 0.906) where windows of 100 forced every 10 gave
+# limit cycles (λ_max ≤ 0.04). The bursting neuron keeps 100 and 10: its bursts last ≈ 300 samples, and
+# 50 and 5 raised both models' low-band error (0.046–0.048 against 0.039–0.047).
+SYSTEMS = {"lorenz63": {"dt": 0.05, "bands": {"all": None, "low": (0.0, 0.5), "high": (0.5, 10.0)}, "plot": (0, 2),
+                        "window": 50, "tau_tf": 5},
+           "bursting": {"dt": 0.5, "bands": {"all": None, "low": (0.0, 0.02), "high": (0.02, 1.0)}, "plot": (0, 2),
+                        "window": 100, "tau_tf": 10}}
+OTHER = {"dt": None, "bands": {"all": None}, "plot": (0, 1), "window": 100, "tau_tf": 10}  # dysts names, data files
 BINS, ESCAPE, HORIZON_ERROR, PLOT_POINTS, SPECTRUM_POINTS, STATES = 8, 10.0, 0.5, 1500, 200, 300
 BURN_IN = 100  # held-out samples that drive a PLRNN (forced every step) before it runs freely
 
 
 @dataclasses.dataclass(frozen=True)
 class Training:
-    hidden: int = 30
-    window: int = 100
-    tau_tf: int = 10
-    steps: int = 3000  # quick: a PLRNN run ≈ 15–30 s on one core (a GRU's ≈ 4× that: full scale only)
+    hidden: int = 50
+    window: int | None = None  # None: the system's own (`SYSTEMS`)
+    tau_tf: int | None = None
+    steps: int = 3000  # quick: a PLRNN run ≈ 11–18 s on one core (a GRU's ≈ 4× that: full scale only)
     batch: int = 16
     lr: float = 5e-3
     schedule: str = "cosine"
@@ -87,7 +94,7 @@ class Config:
 
 SCALES = {"quick": Config(),
           "full": Config(models=("rplrnn", "plrnn", "lstm", "gru"), seeds=5, length=20_000, test_length=20_000,
-                         taus=(0.0, 0.5, 1.0, 5.0, 25.0, 100.0), training=Training(hidden=50, steps=30_000, batch=32)),
+                         taus=(0.0, 0.5, 1.0, 5.0, 25.0, 100.0), training=Training(steps=30_000, batch=32)),
           "tiny": Config(models=("rplrnn", "gru"), length=300, test_length=200, taus=(0.0, 5.0),
                          training=Training(hidden=6, window=20, tau_tf=5, steps=3, batch=4))}
 
@@ -96,12 +103,21 @@ def settings(system: str) -> dict:
     return SYSTEMS.get(system, OTHER)
 
 
+def _window(t: Training, system: str) -> int:
+    return settings(system)["window"] if t.window is None else t.window
+
+
+def _forcing(t: Training, system: str) -> int:
+    return settings(system)["tau_tf"] if t.tau_tf is None else t.tau_tf
+
+
 def cell(c: Config, system: str, model: str, seed: int, tau: float | None = None) -> dict:
     t = c.training
     inputs = {"kind": "plrnn-reconstruct", "version": CELL_VERSION, "system": system,
               "dt": settings(system)["dt"] if c.dt is None else float(c.dt),
               "length": c.length, "test_length": c.test_length, "noise": c.noise, "data_seed": 0, "model": model,
-              "seed": seed, "hidden": t.hidden, "window": t.window, "tau_tf": t.tau_tf, "steps": t.steps,
+              "seed": seed, "hidden": t.hidden, "window": _window(t, system), "tau_tf": _forcing(t, system),
+              "steps": t.steps,
               "batch": t.batch, "lr": t.lr, "schedule": t.schedule}
     if model == "rplrnn":
         inputs.update(p=t.p, tau=float(t.tau if tau is None else tau))
@@ -132,13 +148,15 @@ def check_config(c: Config) -> None:
             raise NumericsError(f"unknown model {model!r} (choose {', '.join(MODELS)})")
     if not (c.systems and c.models):
         raise NumericsError("reconstruction needs at least one system and one model")
-    if t.tau_tf < 1:
-        raise NumericsError(f"the teacher-forcing interval τ_tf must be ≥ 1, got {t.tau_tf}")
     if c.test_length < BURN_IN + 2:
         raise NumericsError(f"the held-out samples must be at least {BURN_IN + 2} (a burn-in of {BURN_IN} and a free "
                             f"run), got {c.test_length}")
-    if not 2 <= t.window <= c.length:
-        raise NumericsError(f"the window must be from 2 to the {c.length} training samples, got {t.window}")
+    for system in c.systems:
+        window, tau_tf = _window(t, system), _forcing(t, system)
+        if tau_tf < 1:
+            raise NumericsError(f"the teacher-forcing interval τ_tf must be ≥ 1, got {tau_tf}")
+        if not 2 <= window <= c.length:
+            raise NumericsError(f"the window must be from 2 to the {c.length} training samples, got {window}")
     if not 0 <= t.p <= 1 or not t.tau >= 0 or any(not tau >= 0 for tau in c.taus):
         raise NumericsError(f"p must be in [0, 1] and τ ≥ 0, got p = {t.p:g}, τ = {t.tau:g}")
     for system in c.systems:
@@ -338,7 +356,9 @@ class Reconstruction:
 
 def _setting(c: Config) -> str:
     t = c.training
-    return (f"M = {t.hidden}, windows of {t.window}, teacher forcing every {t.tau_tf} steps, {t.steps} steps of batch "
+    windows = "windows of " + ", ".join(f"{_window(t, s)} ({s})" for s in c.systems)
+    forcing = "every " + ", ".join(f"{_forcing(t, s)} ({s})" for s in c.systems) + " steps"
+    return (f"M = {t.hidden}, {windows}, teacher forcing {forcing}, {t.steps} steps of batch "
             f"{t.batch}, Adam {t.lr:g} ({t.schedule}); {c.length} training and {c.test_length} held-out samples, "
             f"noise {c.noise:g} sd; rPLRNN p = {t.p:g}, τ = {t.tau:g}; {c.seeds} seed(s)")
 
