@@ -372,6 +372,30 @@ def _resumable(out):
         raise click.Abort() from None
 
 
+def _run_sweep(name: str, config, out, command: str, stem: str, table, *, unit: str = "runs", device, jobs, scheduler,
+               also=None) -> None:
+    """One experiment at the command's own config, its cells cached in OUT/cells: run it, then
+    `also()` (files of the command's own), write OUT/table.txt from `table(numbers)`, and print the
+    table, the counts and the files written."""
+    from numerics.io import write_atomic
+    from numerics.pipeline.registry import experiment
+    from numerics.pipeline.reproduce import run_config
+
+    exp = experiment(name)
+    with _resumable(out), _Progress(len(exp.cells(config)), unit) as progress:
+        done = run_config(name, config, out, command=command, stem=stem, device=device, jobs=jobs,
+                          scheduler=scheduler, progress=progress)
+    written = also() if also else []
+    text = table(exp.numbers(**done["numbers"]))
+    write_atomic(Path(out) / "table.txt", text + "\n")
+    click.echo(text)
+    counts = done["counts"]
+    click.echo(f"{counts['total']} {unit} ({counts['computed']} computed, {counts['reused']} reused) in "
+               f"{done['wall_seconds']:.0f} s on {device} with " + (scheduler or f"{jobs} job(s)"))
+    for path in ("result.json", *written, f"{stem}.png", f"{stem}.pdf", "table.txt"):
+        click.echo(str(Path(out) / path))
+
+
 @main.group()
 def check():
     """Check the derived theory against finite-width linear RNNs.
@@ -628,21 +652,8 @@ def eigen_bench(tasks, cells, inits, seeds, steps, hidden, embed, spectrum, data
     command = (f"rnnmemory eigen bench --task {','.join(tasks)} --cell {','.join(cells)} --init {','.join(inits)} "
                f"--seeds {seeds}" + "".join(f" {k} {v}" for k, v in given.items() if v is not None)
                + (" --batched" if batched else "") + f" --out {out}")
-    from numerics.io import write_atomic
-    from numerics.pipeline.reproduce import run_config
-
-    with _resumable(out), _Progress(len(bench.cells(config)), "batches" if batched else "runs") as progress:
-        done = run_config("E1", config, out, command=command, stem="bench", device=device, jobs=jobs,
-                          scheduler=scheduler, progress=progress)
-    text = bench.table(bench.Bench(**done["numbers"]))
-    write_atomic(Path(out) / "table.txt", text + "\n")
-    click.echo(text)
-    counts = done["counts"]
-    click.echo(f"{counts['total']} {'batches' if batched else 'runs'} ({counts['computed']} computed, "
-               f"{counts['reused']} reused) in {done['wall_seconds']:.0f} s on {device} with "
-               + (scheduler or f"{jobs} job(s)"))
-    for name in ("result.json", "bench.png", "bench.pdf", "table.txt"):
-        click.echo(str(Path(out) / name))
+    _run_sweep("E1", config, out, command, "bench", bench.table, unit="batches" if batched else "runs", device=device,
+               jobs=jobs, scheduler=scheduler)
 
 
 @eigen.command("fit")
@@ -758,7 +769,6 @@ def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hi
     from numerics.experiments.plrnn import reconstruction
     from numerics.io import write_atomic
     from numerics.pipeline.cells import CellCache
-    from numerics.pipeline.reproduce import run_config
 
     if any(s == "data:" for s in systems):
         raise InputError("data:FILE needs a file name")
@@ -791,31 +801,25 @@ def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hi
     # local workers inherit the variable; remote (--scheduler) workers checkpoint only if it is set there
     os.environ[reconstruction.CHECKPOINT_ENV] = str(Path(out, "checkpoints").resolve())
     os.environ[reconstruction.PROGRESS_ENV] = "1"  # each run's steps on stderr: a long run shows it is alive
+
+    def trajectories() -> list:
+        arrays, cache = {}, CellCache(out)
+        for c in reconstruction.cells(config):
+            result = cache.load(c)["result"]
+            if result.get("status") != "diverged":
+                system = Path(c["system"]).stem if c["system"].startswith("data:") else c["system"]
+                name = f"{system}_{c['model']}_{c['seed']}"
+                arrays[f"{name}_generated"], arrays[f"{name}_true"] = np.array(result["generated"]), np.array(result["true"])
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        write_atomic(Path(out) / "trajectories.npz", buffer.getvalue())
+        return ["trajectories.npz"]
     try:
-        with _resumable(out), _Progress(len(reconstruction.cells(config)), "runs") as progress:
-            done = run_config("R1", config, out, command=command, stem="reconstruct", device=device, jobs=jobs,
-                              scheduler=scheduler, progress=progress)
+        _run_sweep("R1", config, out, command, "reconstruct", reconstruction.table, device=device, jobs=jobs,
+                   scheduler=scheduler, also=trajectories)
     finally:
         os.environ.pop(reconstruction.CHECKPOINT_ENV, None)
         os.environ.pop(reconstruction.PROGRESS_ENV, None)
-    cache = CellCache(out)
-    arrays = {}
-    for c in reconstruction.cells(config):
-        result = cache.load(c)["result"]
-        if result.get("status") != "diverged":
-            name = f"{Path(c['system']).stem if c['system'].startswith('data:') else c['system']}_{c['model']}_{c['seed']}"
-            arrays[f"{name}_generated"], arrays[f"{name}_true"] = np.array(result["generated"]), np.array(result["true"])
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    write_atomic(Path(out) / "trajectories.npz", buffer.getvalue())
-    text = reconstruction.table(reconstruction.Reconstruction(**done["numbers"]))
-    write_atomic(Path(out) / "table.txt", text + "\n")
-    click.echo(text)
-    counts = done["counts"]
-    click.echo(f"{counts['total']} runs ({counts['computed']} computed, {counts['reused']} reused) in "
-               f"{done['wall_seconds']:.0f} s on {device} with " + (scheduler or f"{jobs} job(s)"))
-    for name in ("result.json", "trajectories.npz", "reconstruct.png", "reconstruct.pdf", "table.txt"):
-        click.echo(str(Path(out) / name))
 
 
 @plrnn.command("emit")
@@ -873,8 +877,6 @@ def plrnn_bench(tasks, lengths, models, seeds, p, tau, hidden, steps, batch, lr,
     Example: rnnmemory plrnn bench --task addition --T 100,200 --model rplrnn,plrnn,rnn,lstm --seeds 3 --out results/addition
     """
     from numerics.experiments.plrnn import long_range
-    from numerics.io import write_atomic
-    from numerics.pipeline.reproduce import run_config
 
     if len(sizes) != 3 or min(sizes) < 1:
         raise InputError(f"--sizes takes three positive counts (training, validation, test), got {sizes}")
@@ -889,17 +891,7 @@ def plrnn_bench(tasks, lengths, models, seeds, p, tau, hidden, steps, batch, lr,
                + (f" --steps {steps}" if steps else "") + f" --batch {batch} --lr {lr:g} --schedule {schedule} --sizes "
                + ",".join(map(str, sizes)) + (f" --data-dir {config.data_dir}" if config.data_dir else "")
                + f" --out {out}")
-    with _resumable(out), _Progress(len(long_range.cells(config)), "runs") as progress:
-        done = run_config("P1", config, out, command=command, stem="bench", device=device, jobs=jobs,
-                          scheduler=scheduler, progress=progress)
-    text = long_range.table(long_range.LongRange(**done["numbers"]))
-    write_atomic(Path(out) / "table.txt", text + "\n")
-    click.echo(text)
-    counts = done["counts"]
-    click.echo(f"{counts['total']} runs ({counts['computed']} computed, {counts['reused']} reused) in "
-               f"{done['wall_seconds']:.0f} s on {device} with " + (scheduler or f"{jobs} job(s)"))
-    for name in ("result.json", "bench.png", "bench.pdf", "table.txt"):
-        click.echo(str(Path(out) / name))
+    _run_sweep("P1", config, out, command, "bench", long_range.table, device=device, jobs=jobs, scheduler=scheduler)
 
 
 @main.command()

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from numerics.experiments.plrnn import analysis, reconstruction
+from numerics.experiments.plrnn import analysis, reconstruction, tau_sweep
 from numerics.pipeline.cells import CellCache, cell_key
 from numerics.pipeline.runner import run_cells
 from numerics.plrnn.reconstruct import MODELS
@@ -23,10 +23,10 @@ def test_the_experiment_names_the_trainers_models():
 
 
 def test_tiny_end_to_end(tmp_path):
-    todo = list({cell_key(c): c for c in reconstruction.R1.cells(TINY) + reconstruction.R2.cells(TINY)}.values())
+    todo = list({cell_key(c): c for c in reconstruction.R1.cells(TINY) + tau_sweep.R2.cells(TINY)}.values())
     records = run_cells(todo, reconstruction.compute, CellCache(tmp_path), group=reconstruction.RECONSTRUCT.group)
     found = {cell_key(c): r["result"] for c, r in zip(todo, records)}
-    for experiment in (reconstruction.R1, reconstruction.R2, analysis.R3):
+    for experiment in (reconstruction.R1, tau_sweep.R2, analysis.R3):
         numbers = experiment.analyze(TINY, lambda c: found[cell_key(c)])
         json.dumps(dataclasses.asdict(numbers))
         assert all(isinstance(c.passed, bool) for c in experiment.claims(TINY, numbers))

@@ -144,7 +144,7 @@ def mnist_fingerprint(data_dir) -> dict:
 def _subset(split: tuple, count: int | None, data_seed: int, task: str) -> tuple:
     if count is None:
         return split
-    count = _check_int(count, "train_subset")
+    count = check_int(count, "train_subset")
     if count > len(split[2]):
         raise NumericsError(f"task {task!r}: train_subset {count} exceeds its {len(split[2])} training sequences")
     rows = np.sort(np.random.default_rng(np.random.SeedSequence([data_seed, 3])).choice(len(split[2]), count,
@@ -311,7 +311,8 @@ def _spectra(model: SequenceClassifier) -> dict[str, list]:
             for (layer, gate), values in block_eigenvalues(model.rnn).items()}
 
 
-def _check_int(value, what: str, low: int = 1) -> int:
+def check_int(value, what: str, low: int = 1) -> int:
+    """An integer option ≥ low, or a one-line NumericsError naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise NumericsError(f"{what} must be an integer ≥ {low}, got {value!r}")
     return int(value)
@@ -370,7 +371,7 @@ def torch_threads(threads: int | None):
     """torch's intra-op threads set to `threads` for the block (None: left alone), restored after."""
     previous = torch.get_num_threads()
     if threads is not None:
-        torch.set_num_threads(_check_int(threads, "threads"))
+        torch.set_num_threads(check_int(threads, "threads"))
     try:
         yield
     finally:
@@ -420,9 +421,9 @@ class Run:
         if cell not in CELLS:
             raise NumericsError(f"unknown cell {cell!r} (choose {', '.join(CELLS)})")
         target = resolve_device(device)
-        return cls(data, cell, hidden, layers, _check_int(settings["steps"], "steps", 0),
-                   _check_int(settings["batch"], "batch"), float(lr), optimizer, clip,
-                   _check_int(settings["track_every"], "track_every"), settings["threshold"], data_seed, train_subset,
+        return cls(data, cell, hidden, layers, check_int(settings["steps"], "steps", 0),
+                   check_int(settings["batch"], "batch"), float(lr), optimizer, clip,
+                   check_int(settings["track_every"], "track_every"), settings["threshold"], data_seed, train_subset,
                    source, target, tuple(t.to(target) for t in data.train), tuple(t.to(target) for t in data.test))
 
     def optimizer(self, params):

@@ -38,7 +38,7 @@ from ..data import multi30k
 from ..device import resolve_device
 from ..errors import NumericsError
 from ..models.initializers import initialize
-from .train import derived_seed, descend, parse_init
+from .train import check_int, derived_seed, descend, parse_init, torch_threads
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 DEFAULTS = {"hidden": 256, "embed": 128, "steps": 3000, "batch": 64, "lr": 1e-3, "max_len": 40,
@@ -125,12 +125,6 @@ def bleu(hypotheses: list[list[str]], references: list[list[str]]) -> float:
                                        [[" ".join(r) for r in references]]).score)
 
 
-def _check_positive(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise NumericsError(f"{name} must be an integer ≥ 1, got {value!r}")
-    return int(value)
-
-
 def train_translation(data_dir, cell: str, init: str, seed: int, *, hidden: int = DEFAULTS["hidden"],
                       embed: int = DEFAULTS["embed"], steps: int = DEFAULTS["steps"],
                       batch: int = DEFAULTS["batch"], lr: float = DEFAULTS["lr"],
@@ -152,14 +146,14 @@ def train_translation(data_dir, cell: str, init: str, seed: int, *, hidden: int 
         raise NumericsError(f"steps must be an integer ≥ 0 (0: the untrained baseline), got {steps!r}")
     for name, value in (("hidden", hidden), ("embed", embed), ("batch", batch),
                         ("max_len", max_len), ("min_freq", min_freq), ("track_every", track_every)):
-        _check_positive(value, name)
+        check_int(value, name)
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise NumericsError(f"lr must be a number > 0, got {lr!r}")
     target = resolve_device(device)
 
     english, german = multi30k.read_split(data_dir, "train")
     if train_subset is not None:
-        _check_positive(train_subset, "train_subset")
+        check_int(train_subset, "train_subset")
         rng = np.random.default_rng(np.random.SeedSequence([int(data_seed), 3]))
         rows = np.sort(rng.choice(len(english), min(train_subset, len(english)), replace=False))
         english, german = [english[i] for i in rows], [german[i] for i in rows]
@@ -170,10 +164,7 @@ def train_translation(data_dir, cell: str, init: str, seed: int, *, hidden: int 
     src = src_vocab.encode(src_tokens, max_len).to(target)
     tgt = tgt_vocab.encode(tgt_tokens, max_len, bos=True).to(target)  # <bos> w… <eos> <pad>…
 
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(_check_positive(threads, "threads"))
-    try:
+    with torch_threads(threads):
         model = build_model(cell, init, seed, len(src_vocab), len(tgt_vocab), hidden, embed).to(target)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         batches = torch.Generator().manual_seed(derived_seed(seed, 2))
@@ -196,8 +187,6 @@ def train_translation(data_dir, cell: str, init: str, seed: int, *, hidden: int 
         model.eval()
         scores = {split: evaluate_bleu(model, data_dir, split, src_vocab, tgt_vocab, max_len, target)
                   for split in ("val", "test")}
-    finally:
-        torch.set_num_threads(previous_threads)
 
     config = {"data_dir": str(data_dir), "cell": cell, "init": init, "seed": int(seed), "hidden": hidden,
               "embed": embed, "steps": steps, "batch": batch, "lr": lr, "max_len": max_len,

@@ -14,7 +14,7 @@ from ..experiments.linear import (
     regime,
     sunspots,
 )
-from ..experiments.plrnn import analysis, long_range, reconstruction
+from ..experiments.plrnn import analysis, long_range, reconstruction, tau_sweep
 from .experiment import Experiment, Kind
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
@@ -35,7 +35,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     analysis.P3,
     analysis.P4,
     reconstruction.R1,
-    reconstruction.R2,
+    tau_sweep.R2,
     analysis.R3,
 )}
 PAPERS = {"linear": "Implicit bias of linear RNNs",

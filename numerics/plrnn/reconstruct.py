@@ -62,7 +62,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,10 +72,11 @@ import torch
 from torch import nn
 
 from ..device import resolve_device
-from ..eigen.train import derived_seed, descend
+from ..eigen.train import check_int, derived_seed, descend, torch_threads
 from ..errors import NumericsError
 from ..io import write_atomic
 from .model import PLRNN, _number, regularized_units
+from .train import versions
 
 MODELS = ("rplrnn", "plrnn", "lstm", "gru")
 PLRNN_MODELS = ("rplrnn", "plrnn")
@@ -86,12 +86,6 @@ BASELINE = "nn.RNN relu"
 # config entries that define a run's numbers: a checkpoint resumes only a run that agrees on them
 RUN_KEYS = ("model", "observed", "hidden", "window", "tau_tf", "batch", "lr", "clip", "schedule", "observation",
             "regularizer", "seed", "dtype", "data")
-
-
-def _int(value, what: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise NumericsError(f"{what} must be an integer ≥ {low}, got {value!r}")
-    return int(value)
 
 
 def _generator(seed, generator) -> torch.Generator:
@@ -109,7 +103,7 @@ class PLRNNGenerator(nn.Module):
                  generator: torch.Generator | None = None, p: float = 0.0, tau: float = 0.0,
                  observation: str = "identity"):
         super().__init__()
-        N, M = _int(observed, "observed dimension N"), _int(hidden, "hidden")
+        N, M = check_int(observed, "observed dimension N"), check_int(hidden, "hidden")
         if M < N:
             raise NumericsError(f"hidden M = {M} is smaller than the observed dimension N = {N}; "
                                 "teacher forcing replaces the first N units, so M ≥ N is needed")
@@ -181,7 +175,7 @@ class GatedGenerator(nn.Module):
     def __init__(self, cell: str, observed: int, hidden: int, *, seed: int | None = None,
                  generator: torch.Generator | None = None):
         super().__init__()
-        N, M = _int(observed, "observed dimension N"), _int(hidden, "hidden")
+        N, M = check_int(observed, "observed dimension N"), check_int(hidden, "hidden")
         g = _generator(seed, generator)
         with torch.random.fork_rng(devices=[]):  # torch's constructors draw from the global generator
             self.cell = nn.LSTMCell(N, M) if cell == "lstm" else nn.GRUCell(N, M)
@@ -227,7 +221,7 @@ def build_reconstruction_model(name: str, observed: int, hidden: int, seed: int,
     others); observation: the PLRNNs' ('identity' or 'learned')."""
     if name not in MODELS:
         raise NumericsError(f"unknown model {name!r} (choose {', '.join(MODELS)})")
-    seed = _int(seed, "seed", 0)
+    seed = check_int(seed, "seed", 0)
     p, tau = _number(p, "p", 0.0, 1.0), _number(tau, "tau")
     if observation not in OBSERVATIONS:
         raise NumericsError(f"unknown observation {observation!r} (choose {', '.join(OBSERVATIONS)})")
@@ -253,7 +247,7 @@ def _windows(x: torch.Tensor, observed: int) -> tuple[torch.Tensor, bool]:
 
 
 def _forcing(tau_tf) -> int:
-    return _int(tau_tf, "tau_tf (teacher-forcing interval)")
+    return check_int(tau_tf, "tau_tf (teacher-forcing interval)")
 
 
 def forced_states(model: PLRNNGenerator, x_window: torch.Tensor, tau_tf: int) -> ForcedRun:
@@ -308,7 +302,7 @@ def generate(model: nn.Module, start, steps: int) -> dict[str, torch.Tensor]:
     and each output is fed back as the next input; states are the hidden states h_t and the
     observations x_0 followed by the outputs. A batch of starts (batch, ·) gives (batch, steps + 1, ·);
     a single start (steps + 1, ·). No gradients."""
-    steps = _int(steps, "steps", 0)
+    steps = check_int(steps, "steps", 0)
     reference = next(model.parameters())
     start = torch.as_tensor(start, dtype=reference.dtype, device=reference.device)
     single = start.dim() == 1
@@ -370,10 +364,6 @@ def _series(series) -> np.ndarray:
     return x
 
 
-def _versions() -> dict:
-    return {"python": platform.python_version(), "torch": str(torch.__version__), "numpy": str(np.__version__)}
-
-
 def _sampler(series: torch.Tensor, window: int, batch: int, generator: torch.Generator) -> Callable[[], torch.Tensor]:
     """Draws `batch` windows (batch, window, N), start times uniform over the series, from `generator`."""
     offsets = torch.arange(window)
@@ -416,12 +406,12 @@ def train_reconstruction(series, model: str = "rplrnn", *, hidden: int = 20, win
         raise NumericsError(f"unknown model {model!r} (choose {', '.join(MODELS)})")
     x = _series(series)
     T, N = x.shape
-    tau_tf, seed = _forcing(tau_tf), _int(seed, "seed", 0)
-    window, hidden = _int(window, "window", 2), _int(hidden, "hidden")
+    tau_tf, seed = _forcing(tau_tf), check_int(seed, "seed", 0)
+    window, hidden = check_int(window, "window", 2), check_int(hidden, "hidden")
     if window > T:
         raise NumericsError(f"window {window} is longer than the series ({T} steps)")
-    steps, batch = _int(steps, "steps", 0), _int(batch, "batch")
-    checkpoint_every = _int(checkpoint_every, "checkpoint_every")
+    steps, batch = check_int(steps, "steps", 0), check_int(batch, "batch")
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
         raise NumericsError(f"lr must be a finite number > 0, got {lr!r}")
     if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
@@ -429,7 +419,7 @@ def train_reconstruction(series, model: str = "rplrnn", *, hidden: int = 20, win
     if schedule not in SCHEDULES:
         raise NumericsError(f"unknown learning-rate schedule {schedule!r} (choose {', '.join(SCHEDULES)})")
     if threads is not None:
-        threads = _int(threads, "threads")
+        threads = check_int(threads, "threads")
     target = resolve_device(device)
     net = build_reconstruction_model(model, N, hidden, derived_seed(seed, 1), p=p, tau=tau, observation=observation)
     is_plrnn = isinstance(net, PLRNNGenerator)
@@ -445,14 +435,11 @@ def train_reconstruction(series, model: str = "rplrnn", *, hidden: int = 20, win
               "dtype": str(dtype).removeprefix("torch."),
               "data": {"length": T, "dimensions": N,
                        "sha256": hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()},
-              "versions": _versions()}
+              "versions": versions()}
     what = f"{model} reconstruction"
 
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
     start = time.perf_counter()
-    try:
+    with torch_threads(threads):
         net = net.to(target)
         data = torch.as_tensor(x, dtype=dtype, device=target)
         opt = torch.optim.Adam([q for q in net.parameters() if q.requires_grad], lr=lr)
@@ -501,8 +488,6 @@ def train_reconstruction(series, model: str = "rplrnn", *, hidden: int = 20, win
             save(steps)
         parameters = net.parameters_dict() if is_plrnn else \
             {k: v.detach().to("cpu", torch.float64).tolist() for k, v in net.state_dict().items()}
-    finally:
-        torch.set_num_threads(previous_threads)
     seconds = time.perf_counter() - start
     ran = steps - done
     return {"config": config, "curve": curve, "parameters": parameters, "resumed_from": resumed_from,

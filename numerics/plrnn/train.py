@@ -59,7 +59,7 @@ from ..data.long_range import (
     mnist_normalized,
 )
 from ..device import resolve_device
-from ..eigen.train import derived_seed, descend, mnist_fingerprint
+from ..eigen.train import check_int, derived_seed, descend, mnist_fingerprint, torch_threads
 from ..errors import NumericsError, TrainingDiverged
 from .model import MODELS, PLRNN, build_model
 
@@ -80,12 +80,6 @@ PROBE = 2048  # training sequences on which the curve's training loss is measure
 STATE_SEQUENCES, STATE_COUNT = 64, 300
 
 
-def _int(value, what: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise NumericsError(f"{what} must be an integer ≥ {low}, got {value!r}")
-    return int(value)
-
-
 def _seeded_rows(count: int, total: int, data_seed: int, stream: int, what: str) -> torch.Tensor:
     if count > total:
         raise NumericsError(f"{what} {count} exceeds the {total} sequences available")
@@ -99,9 +93,9 @@ def load_long_range(task: str, T: int | None, *, data_seed: int = 0, train_size:
     """{"train", "validation", "test"} → (inputs (N, T, K), targets), on the CPU (module docstring)."""
     if task not in TASKS:
         raise NumericsError(f"unknown task {task!r} (choose {', '.join(TASKS)})")
-    data_seed = _int(data_seed, "data_seed", 0)
+    data_seed = check_int(data_seed, "data_seed", 0)
     if task in MARKER_TASKS:
-        sizes = {k: _int(v if v is not None else DEFAULTS[task][k], k)
+        sizes = {k: check_int(v if v is not None else DEFAULTS[task][k], k)
                  for k, v in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size))}
         index = MARKER_TASKS.index(task)
         splits = {split: marker_problem(task, T, sizes[key], [data_seed, index, T, code])
@@ -119,18 +113,18 @@ def load_long_range(task: str, T: int | None, *, data_seed: int = 0, train_size:
         else:
             data = mnist_normalized(data_dir, seed=data_seed)
             inputs, labels = data["train"]
-            count = _int(val_size if val_size is not None else DEFAULTS["mnist"]["val_size"], "val_size")
+            count = check_int(val_size if val_size is not None else DEFAULTS["mnist"]["val_size"], "val_size")
             held = _seeded_rows(count, len(labels), data_seed, 5, "val_size")
             keep = torch.ones(len(labels), dtype=torch.bool)
             keep[held] = False
             splits = {"train": (inputs[keep], labels[keep]), "validation": (inputs[held], labels[held]),
                       "test": data["test"]}
             if test_size is not None:
-                rows = _seeded_rows(_int(test_size, "test_size"), len(data["test"][1]), data_seed, 6, "test_size")
+                rows = _seeded_rows(check_int(test_size, "test_size"), len(data["test"][1]), data_seed, 6, "test_size")
                 splits["test"] = tuple(t[rows] for t in data["test"])
     if train_subset is not None:
         inputs, targets = splits["train"]
-        rows = _seeded_rows(_int(train_subset, "train_subset"), len(targets), data_seed, 3, "train_subset")
+        rows = _seeded_rows(check_int(train_subset, "train_subset"), len(targets), data_seed, 3, "train_subset")
         splits["train"] = (inputs[rows], targets[rows])
     return splits
 
@@ -160,8 +154,9 @@ def _visited_states(model: nn.Module, inputs: torch.Tensor, seed: int) -> list:
     return states[torch.as_tensor(rows, device=states.device)].to("cpu", torch.float64).tolist()
 
 
-def _versions() -> dict:
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+def versions() -> dict:
+    """The versions a run's numbers depend on, recorded in its config."""
+    return {"python": platform.python_version(), "torch": str(torch.__version__), "numpy": str(np.__version__)}
 
 
 def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden: int = 40, steps: int | None = None,
@@ -191,19 +186,19 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
         raise NumericsError(f"unknown task {task!r} (choose {', '.join(TASKS)})")
     if model not in MODELS:
         raise NumericsError(f"unknown model {model!r} (choose {', '.join(MODELS)})")
-    seed = _int(seed, "seed", 0)
+    seed = check_int(seed, "seed", 0)
     settings = {k: v for k, v in DEFAULTS[task].items() if k in ("steps", "batch", "track_every")}
     for key, value in (("steps", steps), ("batch", batch), ("track_every", track_every)):
         if value is not None:
             settings[key] = value
-    steps = _int(settings["steps"], "steps", 0)
-    batch, track_every = _int(settings["batch"], "batch"), _int(settings["track_every"], "track_every")
+    steps = check_int(settings["steps"], "steps", 0)
+    batch, track_every = check_int(settings["batch"], "batch"), check_int(settings["track_every"], "track_every")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
         raise NumericsError(f"lr must be a finite number > 0, got {lr!r}")
     if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
         raise NumericsError(f"clip must be a number > 0 or None, got {clip!r}")
     if threads is not None:
-        threads = _int(threads, "threads")
+        threads = check_int(threads, "threads")
     if schedule not in SCHEDULES:
         raise NumericsError(f"unknown learning-rate schedule {schedule!r} (choose {', '.join(SCHEDULES)})")
     target = resolve_device(device)
@@ -219,11 +214,8 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
     length = int(train[0].shape[1])
     what = f"{model} on {task} (T = {length})"
 
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
     start = time.perf_counter()
-    try:
+    with torch_threads(threads):
         net = net.to(target)
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1)) if schedule == "cosine" else None
@@ -274,8 +266,6 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
                 path = torch.cat([net.z0.detach()[None], net.states(test[0][:1])[0]])
             trajectory = path.to("cpu", torch.float64).tolist()
         net.load_state_dict(final_state)
-    finally:
-        torch.set_num_threads(previous_threads)
     seconds = time.perf_counter() - start
 
     at = curve["step"].index(selected["step"])
@@ -289,7 +279,7 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
                                "units": net.regularized} if model == "rplrnn" else None),
               "tolerance": TOLERANCE if task in MARKER_TASKS else None, "device": str(target),
               "threads": threads, "dtype": str(torch.get_default_dtype()).removeprefix("torch."),
-              "versions": _versions(), **source}
+              "versions": versions(), **source}
     if train_subset is not None:
         config["train_subset"] = int(train_subset)
     return {"config": config, "metric": "fraction_correct" if task in MARKER_TASKS else "accuracy", "curve": curve,

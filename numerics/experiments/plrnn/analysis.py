@@ -104,24 +104,29 @@ def attractor_claims(c: Config, n: Attractors) -> list:
                   r < FACTOR * p, "P3/result.json: numbers.distance")]
 
 
+def eigenvalue_panel(ax, runs: list, model: str, title: str, letter: str) -> None:
+    """The eigenvalues `line_attractors` shows for each run (one marker per seed) on the unit circle."""
+    circle = np.exp(1j * np.linspace(0, 2 * np.pi, 400))
+    ax.plot(circle.real, circle.imag, color="0.6", lw=0.8)
+    for run in runs:
+        values = np.array(run["eigenvalues"]).reshape(-1, 2)
+        ax.scatter(values[:, 0], values[:, 1], s=9, color=COLORS[model], alpha=0.7, marker="os^v"[run["seed"] % 4],
+                   label=f"seed {run['seed']} ({run['shown']}; {run['fixed_points']} fixed "
+                         f"point{'' if run['fixed_points'] == 1 else 's'})")
+    ax.set_aspect("equal")
+    ax.set_xlabel(r"Re $\lambda$")
+    ax.set_ylabel(r"Im $\lambda$")
+    ax.set_title(title, loc="right", fontsize=8)
+    ax.legend(loc="lower left", fontsize=6)
+    style.panel_label(ax, letter)
+
+
 def plot_attractors(c: Config, n: Attractors):
     fig, axes = style.figure(ncols=len(n.models), height=2.8)
-    circle = np.exp(1j * np.linspace(0, 2 * np.pi, 400))
     for k, model in enumerate(n.models):
-        ax = axes[0, k]
-        ax.plot(circle.real, circle.imag, color="0.6", lw=0.8)
-        for run in n.runs[model]:
-            values = np.array(run["eigenvalues"]).reshape(-1, 2)
-            ax.scatter(values[:, 0], values[:, 1], s=9, color=COLORS[model], alpha=0.7,
-                       marker="os^v"[run["seed"] % 4], label=f"seed {run['seed']} ({run['shown']})")
-        ax.set_aspect("equal")
-        ax.set_xlabel(r"Re $\lambda$")
-        ax.set_ylabel(r"Im $\lambda$")
-        ax.set_title(LABELS[model], loc="right")
-        ax.text(0.5, 0.8, f"median min$||\\lambda|-1|$\n= {fmt(n.distance[model], 2)}", transform=ax.transAxes,
-                ha="center", fontsize=8)
-        style.panel_label(ax, chr(ord("a") + k))
-        ax.legend(loc="lower left", fontsize=6)
+        eigenvalue_panel(axes[0, k], n.runs[model], model, LABELS[model], chr(ord("a") + k))
+        axes[0, k].text(0.5, 0.8, f"median min$||\\lambda|-1|$\n= {fmt(n.distance[model], 2)}",
+                        transform=axes[0, k].transAxes, ha="center", fontsize=8)
     return fig
 
 
@@ -261,21 +266,10 @@ def analyze_dynamics(c: reconstruction.Config, lookup: Lookup) -> TrainedDynamic
 
 def plot_dynamics(c: reconstruction.Config, n: TrainedDynamics):
     fig, axes = style.figure(ncols=len(n.models), nrows=len(n.systems), height=2.6)
-    circle = np.exp(1j * np.linspace(0, 2 * np.pi, 400))
     for r, system in enumerate(n.systems):
         for k, model in enumerate(n.models):
-            ax = axes[r, k]
-            ax.plot(circle.real, circle.imag, color="0.6", lw=0.8)
-            for run in n.runs[system][model]:
-                values = np.array(run["eigenvalues"]).reshape(-1, 2)
-                ax.scatter(values[:, 0], values[:, 1], s=9, color=COLORS[model], alpha=0.7, marker="os^v"[run["seed"] % 4],
-                           label=f"seed {run['seed']} ({run['shown']}; {run['fixed_points']} fixed points)")
-            ax.set_aspect("equal")
-            ax.set_xlabel(r"Re $\lambda$")
-            ax.set_ylabel(r"Im $\lambda$")
-            ax.set_title(f"{system}: {LABELS[model]}", loc="right", fontsize=8)
-            ax.legend(loc="lower left", fontsize=6)
-            style.panel_label(ax, chr(ord("a") + r * len(n.models) + k))
+            eigenvalue_panel(axes[r, k], n.runs[system][model], model, f"{system}: {LABELS[model]}",
+                             chr(ord("a") + r * len(n.models) + k))
     return fig
 
 

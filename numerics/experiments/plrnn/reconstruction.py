@@ -27,8 +27,7 @@ R1: true and generated attractors side by side, amplitude spectra overlaid, the 
     model. Claims: the rPLRNN's generated trajectories stay bounded; its Lorenz trajectory is chaotic
     (λ_max > 0); on the bursting neuron its low-band spectrum error is at most the PLRNN's (the paper's
     claim that regularization captures the slow time scale).
-R2: the regularization strength τ on the bursting neuron: the measures against τ. Claim: some τ > 0
-    has a lower low-band error than τ = 0.
+R2 (tau_sweep.py): the regularization strength τ on the bursting neuron, from cells of this kind.
 
 Checkpoints: when the environment variable RNNMEMORY_CHECKPOINTS names a directory (`plrnn reconstruct`
 sets it to OUT/checkpoints), each training run checkpoints there under its cell's key and resumes
@@ -180,16 +179,6 @@ def check_config(c: Config) -> None:
         if "rplrnn" in c.models and int(t.hidden * t.p + 1e-9) > t.hidden - observed:
             raise NumericsError(f"the rPLRNN's ⌊M·p⌋ = {int(t.hidden * t.p + 1e-9)} regularized units must leave the "
                                 f"{observed} observed ones free: lower p or raise hidden above {t.hidden}")
-
-
-def sweep_cell(c: Config, tau: float, seed: int) -> dict:
-    """The rPLRNN at τ on the bursting neuron; at τ = 0 it is exactly the PLRNN (the same initial draw,
-    no penalty: `reconstruct`), so the PLRNN's cell serves."""
-    return cell(c, "bursting", "plrnn", seed) if tau == 0 else cell(c, "bursting", "rplrnn", seed, tau)
-
-
-def sweep_cells(c: Config) -> list:
-    return [sweep_cell(c, tau, seed) for tau in c.taus for seed in range(c.seeds)]
 
 
 # ---------------------------------------------------------------- one cell
@@ -354,7 +343,7 @@ class Reconstruction:
     show: dict  # system → {"true", "variables", "spectrum_true", model → {"generated", "spectrum_generated"}} (seed 0)
 
 
-def _setting(c: Config) -> str:
+def training_setting(c: Config) -> str:
     t = c.training
     windows = "windows of " + ", ".join(f"{_window(t, s)} ({s})" for s in c.systems)
     forcing = "every " + ", ".join(f"{_forcing(t, s)} ({s})" for s in c.systems) + " steps"
@@ -375,7 +364,7 @@ def analyze(c: Config, lookup: Lookup) -> Reconstruction:
                 lyapunov[system] = first["true_lyapunov"]
                 show[system].update(true=first["true"], variables=first["variables"], spectrum_true=first["spectrum_true"])
                 show[system][model] = {"generated": first["generated"], "spectrum_generated": first["spectrum_generated"]}
-    return Reconstruction(list(c.systems), list(c.models), c.seeds, _setting(c), rows, lyapunov, show)
+    return Reconstruction(list(c.systems), list(c.models), c.seeds, training_setting(c), rows, lyapunov, show)
 
 
 def claims(c: Config, n: Reconstruction) -> list:
@@ -463,77 +452,4 @@ def describe(n: Reconstruction) -> str:
 
 R1 = Experiment("R1", "Reconstructing Lorenz-63 and a bursting neuron: attractors, spectra, measures", "plrnn", SCALES,
                 Reconstruction, cells, analyze, claims, plot, describe, kinds={"plrnn-reconstruct": RECONSTRUCT})
-
-
-# ---------------------------------------------------------------- R2
-
-
-@dataclasses.dataclass
-class TauSweep:
-    taus: list
-    seeds: int
-    setting: str
-    rows: dict  # str(τ) → score_row
-    values: dict  # measure → str(τ) → per-seed values
-
-
-MEASURES = {"spectrum_low": "low-band spectrum MSE", "spectrum_high": "high-band spectrum MSE",
-            "kl": r"$D_{\mathrm{stsp}}$ (binned KL)", "hellinger": "Hellinger distance of spectra"}
-
-
-def analyze_sweep(c: Config, lookup: Lookup) -> TauSweep:
-    rows, values = {}, {k: {} for k in MEASURES}
-    for tau in c.taus:
-        results = [lookup(sweep_cell(c, tau, s)) for s in range(c.seeds)]
-        rows[str(tau)] = score_row(results)
-        for key in MEASURES:
-            values[key][str(tau)] = [score_row([r])[key] for r in results]
-    return TauSweep(list(c.taus), c.seeds, _setting(c), rows, values)
-
-
-def sweep_claims(c: Config, n: TauSweep) -> list:
-    zero = n.rows.get("0.0", {}).get("spectrum_low")
-    # only a τ whose every seed ran freely can win
-    others = {t: r["spectrum_low"] for t, r in n.rows.items()
-              if float(t) > 0 and r["spectrum_low"] is not None and not (r["escaped"] or r["diverged"])}
-    if zero is None or not others:
-        return [Claim("regularization_helps_slow_scale", "some τ > 0 has a lower low-band spectrum error than τ = 0 on "
-                      "the bursting neuron", "n/a (escaped or missing runs)", "best τ > 0 < τ = 0", False,
-                      "R2/result.json: numbers.rows")]
-    best = min(others, key=others.get)
-    return [Claim("regularization_helps_slow_scale", f"some τ > 0 has a lower low-band spectrum error than τ = 0 (the "
-                  "plain PLRNN: no penalty and no attractor start, so the two differ in both) on the bursting neuron: "
-                  f"best τ = {best}, its error and τ = 0's", [others[best], zero],
-                  "best τ > 0 < τ = 0", others[best] < zero, "R2/result.json: numbers.rows")]
-
-
-def plot_sweep(c: Config, n: TauSweep):
-    fig, axes = style.figure(ncols=len(MEASURES), height=2.5)
-    for k, (key, name) in enumerate(MEASURES.items()):
-        ax = axes[0, k]
-        for tau, values in n.values[key].items():
-            shown = [v for v in values if v is not None]
-            ax.plot([float(tau)] * len(shown), shown, "o", color=COLORS["rplrnn"], ms=3)
-        means = [(float(t), n.rows[t][key]) for t in n.rows if n.rows[t][key] is not None]
-        if means:
-            ax.plot(*zip(*means), color=COLORS["rplrnn"], lw=1.0)
-        ax.set_xscale("symlog", linthresh=1.0)
-        ax.set_xticks(n.taus, [f"{t:g}" for t in n.taus])
-        ax.minorticks_off()
-        ax.set_xlabel(r"regularization strength $\tau$")
-        ax.set_ylabel(name)
-        style.panel_label(ax, chr(ord("a") + k))
-    return fig
-
-
-def describe_sweep(n: TauSweep) -> str:
-    parts = [f"τ = {t}: low {fmt(r['spectrum_low'], 3)}, high {fmt(r['spectrum_high'], 3)}, D_stsp {fmt(r['kl'], 3)}"
-             + (f" ({r['escaped']} escaped)" if r["escaped"] else "") for t, r in n.rows.items()]
-    return (f"The rPLRNN on the bursting neuron against the regularization strength τ ({n.setting}); points: seeds, "
-            "line: their mean; a run whose free trajectory escaped has no measures. " + "; ".join(parts) + ".")
-
-
-R2 = Experiment("R2", "Regularization strength and the slow time scale of a bursting neuron", "plrnn", SCALES, TauSweep,
-                sweep_cells, analyze_sweep, sweep_claims, plot_sweep, describe_sweep,
-                kinds={"plrnn-reconstruct": RECONSTRUCT})
 
