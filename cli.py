@@ -1,13 +1,14 @@
 """The `rnnmemory` command: a thin Click layer over derivations/ and numerics/.
 
 It parses options, calls library functions and prints; no mathematics lives here. Bad input
-ends in one line on stderr and exit code 2.
+ends in one line on stderr and exit code 2. docs/commands.md is generated from the help texts.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ SIGMA_NAMES = ("sigma_W", "sigma_F", "sigma_C", "sigma_D")
 EVAL_DEFAULTS = {f"sigma_{block}": value for block, value in DEFAULT_SIGMAS.items()}
 MAX_EVAL_LAGS = 10 ** 6  # derive --lags: a table longer than this is a typo, not a request
 MAX_SIGMA = 1e6  # σ's (and λ's) beyond this overflow float64 within a few lags: a typo, not a network
+MAX_COUNT = 2 ** 31 - 1  # counts (steps, lags, seeds, samples, lengths) beyond this overflow torch's sizes
 
 
 class InputError(Exception):
@@ -37,8 +39,20 @@ def _input_errors():
     return tuple(errors)
 
 
-class Command(click.Group):
+class Group(click.Group):
+    """A command group whose renamed commands keep their old names as hidden aliases."""
+
+    def __init__(self, *args, aliases: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.aliases = aliases or {}
+
+    def get_command(self, ctx, name):
+        return super().get_command(ctx, self.aliases.get(name, name))
+
+
+class Command(Group):
     def main(self, args=None, prog_name=None, **kwargs):
+        Command.invocation = list(sys.argv[1:] if args is None else args)
         try:
             return super().main(args=args, prog_name=prog_name or "rnnmemory", standalone_mode=False, **kwargs)
         except click.exceptions.NoArgsIsHelpError as e:
@@ -67,6 +81,14 @@ class Command(click.Group):
             sys.exit(2)
 
 
+def invocation() -> str:
+    """The command line as the user typed it: what every result records."""
+    return shlex.join(["rnnmemory", *Command.invocation])
+
+
+# ---------------------------------------------------------------- option parsers
+
+
 def _parse_blocks(ctx, param, value):
     if value is None:
         return None
@@ -88,35 +110,6 @@ def _parse_rates(ctx, param, values):
             raise click.BadParameter(f"the rate of {block} is given twice")
         rates.append((block, value.strip()))
     return tuple(rates)
-
-
-def spec_options(f):
-    """The parameterization options shared by every command that builds a `Spec`."""
-    options = [
-        click.option("--param", type=click.Choice(PARAMETERIZATIONS), default="ntk", show_default=True,
-                     help="ntk: tilde parameters with 1/√fan-in; standard: raw parameters at rate η/n."),
-        click.option("--convention", type=click.Choice(CONVENTIONS), default="A", show_default=True,
-                     help="A: input enters h_k at step k; B: at step k+1 (lag 0 is D alone)."),
-        click.option("--feedthrough/--no-feedthrough", default=True, show_default=True, help="Include ŷ_k += D x_k."),
-        click.option("--train", "trained", callback=_parse_blocks, default=None, metavar="W,F,C[,D]",
-                     help="Blocks trained; the rest are frozen. Default: all."),
-        click.option("--rate", "rates", multiple=True, callback=_parse_rates, metavar="BLOCK=RATE",
-                     help="Relative learning rate λ of a block (repeatable; default 1)."),
-        click.option("--symbolic-rates", is_flag=True, help="Keep λ_W, λ_F, λ_C, λ_D as symbols."),
-        click.option("--init", "init", default="gaussian", show_default=True, metavar="FAMILY[:key=value,…]",
-                     help="Initializer of W: gaussian, orthogonal, identity, nprnn, spectral[:modulus=disk|ring|uniform,"
-                          "phase=0..1|file=EIGS.npy], attractor[:p=0.25] or empirical:W.npy; its scale is σ_W."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
-def make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init="gaussian") -> Spec:
-    if symbolic_rates and rates:
-        raise InputError("--rate and --symbolic-rates exclude each other")
-    return Spec(param=param, convention=convention, feedthrough=feedthrough,
-                trained=trained if trained is not None else BLOCKS, rates=rates, symbolic_rates=symbolic_rates, init=init)
 
 
 def _parse_eval(ctx, param, value):
@@ -157,89 +150,6 @@ def _parse_lags(ctx, param, value):
     return range(lo, hi)
 
 
-@click.group(cls=Command, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="rnnmemory", message="%(prog)s %(version)s")
-def main():
-    """Closed-form memory bias of linear RNNs, checked against trained networks."""
-
-
-@main.command()
-@spec_options
-@click.option("--format", "fmt", type=click.Choice(["text", "latex", "json"]), default="text", show_default=True)
-@click.option("--eval", "point", callback=_parse_eval, default=None, metavar="sigma_W=0.8,sigma_F=1,...",
-              help="Evaluate at these σ (and λ with --symbolic-rates); σ_F, σ_C, σ_D default 1.")
-@click.option("--lags", callback=_parse_lags, default="0:12", show_default=True, metavar="START:STOP",
-              help="Lags to evaluate with --eval (STOP excluded).")
-def derive(param, convention, feedthrough, trained, rates, symbolic_rates, init, fmt, point, lags):
-    """Derive the lag weights α_j of the wide-limit NTK for a parameterization.
-
-    Example: rnnmemory derive --convention B --train W,C --eval sigma_W=0.8 --lags 0:6
-    """
-    from derivations import derive as run_derivation
-    from derivations import describe as report
-
-    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
-    if spec.family != "gaussian":
-        return _derive_family(spec, fmt, point, lags)
-    d = run_derivation(spec)
-    data = report.summary(d)
-    rows = numbers = None
-    if point is not None:
-        missing = [f"lambda_{b}" for b in spec.trained if spec.symbolic_rates and f"lambda_{b}" not in point]
-        if missing:
-            raise InputError(f"--eval needs {', '.join(missing)} with --symbolic-rates")
-        rows = report.evaluate(d, point, lags)
-        numbers = report.property_values(data["_props"], point)
-    if fmt == "json":
-        data.pop("_props")
-        if rows is not None:
-            data.update(eval=point, values=rows, property_values=numbers)
-        click.echo(json.dumps(data, indent=2))
-    elif fmt == "latex":
-        click.echo(report.latex(d, data))
-    else:
-        click.echo(report.text(d, data, rows, numbers))
-
-
-def _derive_family(spec, fmt, point, lags):
-    """derive for a non-Gaussian W: the full lag kernel Θ_jk and its properties."""
-    from derivations import describe as report
-    from derivations.lag_kernel import derive_lag_kernel
-    from derivations.lag_properties import evaluate
-
-    if spec.symbolic_rates:
-        raise InputError("--symbolic-rates is implemented for the Gaussian family only; give --rate values")
-    lk = derive_lag_kernel(spec)
-    data = report.family_summary(lk)
-    found = evaluate(lk, point, lags) if point is not None else None
-    if fmt == "json":
-        if found is not None:
-            data.update(eval=point, values=found["rows"], kernel=found["kernel"], property_values=found["numbers"],
-                        eigenvalues=found["eigenvalues"], eigenvectors=found["eigenvectors"])
-        click.echo(json.dumps(data, indent=2))
-    elif fmt == "latex":
-        click.echo(report.family_latex(lk))
-    else:
-        click.echo(report.family_text(lk, data, found))
-
-
-@main.command()
-@spec_options
-@click.option("--target", type=click.Choice(["numpy", "torch", "latex", "c"]), required=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write into.")
-def emit(param, convention, feedthrough, trained, rates, symbolic_rates, init, target, out):
-    """Write code generated from the derived expressions (numpy, torch, LaTeX or C).
-
-    Example: rnnmemory emit --target c --out build/
-    """
-    from derivations.emit import render
-    from numerics.io import write_files
-
-    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
-    for path in write_files(out, render(spec, target)):  # everything is rendered before a file is written
-        click.echo(str(path))
-
-
 def _parse_list(kind, name):
     def parse(ctx, param, value):
         try:
@@ -252,9 +162,6 @@ def _parse_list(kind, name):
     return parse
 
 
-MAX_COUNT = 2 ** 31 - 1  # counts (steps, lags, seeds, samples, lengths) beyond this overflow torch's sizes
-
-
 def _positive(ctx, param, value):
     if value is not None and not 1 <= value <= MAX_COUNT:
         raise click.BadParameter(f"must be an integer from 1 to {MAX_COUNT}, got {value}")
@@ -262,29 +169,101 @@ def _positive(ctx, param, value):
 
 
 def _non_negative(ctx, param, value):
-    values = value if isinstance(value, list) else [value]
-    for v in values:
+    for v in value if isinstance(value, list) else [value]:
         if v is not None and not 0 <= v <= MAX_SIGMA:
             raise click.BadParameter(f"must be a number from 0 to {MAX_SIGMA:g}, got {v}", ctx, param)
     return value
 
 
-def run_options(f):
-    """Where a numeric run happens and where its results go."""
-    options = [
-        *[click.option(f"--sigma-{b.lower()}", type=float, default=DEFAULT_SIGMAS[b], show_default=True,
-                       callback=_non_negative, help=f"σ_{b}.") for b in ("F", "C", "D")],
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-                     help="auto = CUDA when present; cuda without a GPU is an error."),
-        click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
-        click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=0, show_default=True),
-        click.option("--out", type=click.Path(path_type=Path), required=True, help="Result directory."),
-        click.option("--force", is_flag=True, help="Overwrite an existing result in --out."),
-        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+def _jobs(ctx, param, value):
+    most = 4 * (os.cpu_count() or 1)  # more processes than that only contend for the cores
+    if value is not None and not 1 <= value <= most:
+        raise click.BadParameter(f"must be from 1 to {most} (4 per CPU core here), got {value}")
+    return value
+
+
+def _options(*options):
+    """A decorator applying `options` in order (shared option sets, as sqlite-utils does)."""
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
+
+
+spec_options = _options(
+    click.option("--param", type=click.Choice(PARAMETERIZATIONS), default="ntk", show_default=True,
+                 help="ntk: tilde parameters with 1/√fan-in; standard: raw parameters at rate η/n."),
+    click.option("--convention", type=click.Choice(CONVENTIONS), default="A", show_default=True,
+                 help="A: input enters h_k at step k; B: at step k+1 (lag 0 is D alone)."),
+    click.option("--feedthrough/--no-feedthrough", default=True, show_default=True, help="Include ŷ_k += D x_k."),
+    click.option("--train", "trained", callback=_parse_blocks, default=None, metavar="W,F,C[,D]",
+                 help="Blocks trained; the rest are frozen. Default: all."),
+    click.option("--rate", "rates", multiple=True, callback=_parse_rates, metavar="BLOCK=RATE",
+                 help="Relative learning rate λ of a trained block (repeatable; default 1)."),
+    click.option("--symbolic-rates", is_flag=True, help="Keep λ_W, λ_F, λ_C, λ_D as symbols."),
+    click.option("--init", "init", default="gaussian", show_default=True, metavar="FAMILY[:key=value,…]",
+                 help="Initializer of W: gaussian, orthogonal, identity, nprnn, spectral[:modulus=disk|ring|uniform,"
+                      "phase=0..1|file=EIGS.npy], attractor[:p=0.25] or empirical:W.npy; its scale is σ_W."),
+)
+
+
+def make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init="gaussian") -> Spec:
+    if symbolic_rates and rates:
+        raise InputError("--rate and --symbolic-rates exclude each other")
+    return Spec(param=param, convention=convention, feedthrough=feedthrough,
+                trained=trained if trained is not None else BLOCKS, rates=rates, symbolic_rates=symbolic_rates, init=init)
+
+
+def _numeric_spec(*args) -> Spec:
+    if args[5]:
+        raise InputError("checks need numeric rates; drop --symbolic-rates")
+    return make_spec(*args)
+
+
+device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                             help="auto = CUDA when present; cuda without a GPU is an error.")
+run_options = _options(
+    *[click.option(f"--sigma-{b.lower()}", type=float, default=DEFAULT_SIGMAS[b], show_default=True,
+                   callback=_non_negative, help=f"σ_{b}.") for b in ("F", "C", "D")],
+    device_option,
+    click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
+    click.option("--seed", type=click.IntRange(0, 2 ** 63 - 1), default=0, show_default=True),
+    click.option("--out", type=click.Path(path_type=Path), required=True, help="Result directory."),
+    click.option("--force", is_flag=True, help="Overwrite an existing result in --out."),
+    click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True),
+)
+
+
+def worker_options(jobs_default):
+    """Where cells are computed: --jobs local Dask workers, or --scheduler, an existing cluster."""
+    default_text = "one per CPU core; 1 on CUDA" if jobs_default is None else str(jobs_default)
+    return _options(
+        click.option("--jobs", type=int, default=jobs_default, callback=_jobs,
+                     help=f"Worker processes on an embedded Dask LocalCluster (default: {default_text}). "
+                          "1 runs in this process, without Dask."),
+        click.option("--scheduler", envvar="RNNMEMORY_SCHEDULER", default=None, metavar="tcp://HOST:PORT",
+                     help="Send the cells to this Dask scheduler instead (also RNNMEMORY_SCHEDULER)."))
+
+
+def sweep_options(out_required: bool = True):
+    """Where cached cells run: the directory that holds them, the device, and the workers."""
+    return _options(
+        click.option("--out", type=click.Path(path_type=Path), required=out_required,
+                     help="Result directory; its cells/ are reused, so rerunning resumes."),
+        device_option, worker_options(None))
+
+
+def scale_options(default):
+    """--quick, --full or --tiny: the sizes of every experiment (each experiment's config for that scale)."""
+    return _options(
+        click.option("--quick", "scale", flag_value="quick", help="Minutes on a 2-core CPU, few seeds."
+                     + (" [default]" if default == "quick" else ""), **({"default": True} if default == "quick" else {})),
+        click.option("--full", "scale", flag_value="full", help="Publication scale: a GPU or a Dask cluster."),
+        click.option("--tiny", "scale", flag_value="tiny", help="Seconds: every code path, numbers without meaning."))
+
+
+# ---------------------------------------------------------------- progress, workers, sweeps
 
 
 class _Progress:
@@ -313,44 +292,6 @@ class _Progress:
         self.bar.update(args[0] if len(args) == 1 and isinstance(args[0], int) else 1)
 
 
-def _jobs(ctx, param, value):
-    most = 4 * (os.cpu_count() or 1)  # more processes than that only contend for the cores
-    if value is not None and not 1 <= value <= most:
-        raise click.BadParameter(f"must be from 1 to {most} (4 per CPU core here), got {value}")
-    return value
-
-
-def worker_options(jobs_default):
-    """Where cells are computed: --jobs local Dask workers, or --scheduler, an existing cluster."""
-    default_text = ("one per CPU core; 1 on CUDA" if jobs_default is None else str(jobs_default))
-    options = [
-        click.option("--jobs", type=int, default=jobs_default, callback=_jobs,
-                     help=f"Worker processes on an embedded Dask LocalCluster (default: {default_text}). "
-                          "1 runs in this process, without Dask."),
-        click.option("--scheduler", envvar="RNNMEMORY_SCHEDULER", default=None, metavar="tcp://HOST:PORT",
-                     help="Send the cells to this Dask scheduler instead (also RNNMEMORY_SCHEDULER)."),
-    ]
-
-    def decorate(f):
-        for option in reversed(options):
-            f = option(f)
-        return f
-    return decorate
-
-
-def sweep_options(f):
-    """Where cached cells run: the directory that holds them, the device, and the workers."""
-    options = [
-        click.option("--out", type=click.Path(path_type=Path), required=True,
-                     help="Result directory; its cells/ are reused, so rerunning resumes."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-                     help="auto = CUDA when present; cuda without a GPU is an error."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return worker_options(None)(f)
-
-
 def _sweep_setup(device, jobs, scheduler):
     """The device and the local workers. With a scheduler the workers resolve the device: a login
     node without a GPU can send cells to GPU workers."""
@@ -372,28 +313,79 @@ def _resumable(out):
         raise click.Abort() from None
 
 
-def _run_sweep(name: str, config, out, command: str, stem: str, table, *, unit: str = "runs", device, jobs, scheduler,
-               also=None) -> None:
-    """One experiment at the command's own config, its cells cached in OUT/cells: run it, then
-    `also()` (files of the command's own), write OUT/table.txt from `table(numbers)`, and print the
+def _registry():
+    from numerics.experiments.registry import REGISTRY
+
+    return REGISTRY
+
+
+def _run_sweep(name: str, config, out, stem: str, *, unit: str = "runs", device, jobs, scheduler, context=None) -> None:
+    """One experiment at the command's own config, its cells cached in OUT/cells: run it, print its
     table, the counts and the files written."""
-    from numerics.io import write_atomic
-    from numerics.pipeline.registry import experiment
     from numerics.pipeline.reproduce import run_config
 
-    exp = experiment(name)
-    with _resumable(out), _Progress(len(exp.cells(config)), unit) as progress:
-        done = run_config(name, config, out, command=command, stem=stem, device=device, jobs=jobs,
-                          scheduler=scheduler, progress=progress)
-    written = also() if also else []
-    text = table(exp.numbers(**done["numbers"]))
-    write_atomic(Path(out) / "table.txt", text + "\n")
-    click.echo(text)
+    device, jobs = _sweep_setup(device, jobs, scheduler)
+    registry = _registry()
+    with _resumable(out), _Progress(len(registry.experiment(name).cells(config)), unit) as progress:
+        done = run_config(registry, name, config, out, command=invocation(), stem=stem, device=device, jobs=jobs,
+                          scheduler=scheduler, progress=progress, context=context)
+    if done["table"] is not None:
+        click.echo(done["table"])
     counts = done["counts"]
     click.echo(f"{counts['total']} {unit} ({counts['computed']} computed, {counts['reused']} reused) in "
                f"{done['wall_seconds']:.0f} s on {device} with " + (scheduler or f"{jobs} job(s)"))
-    for path in ("result.json", *written, f"{stem}.png", f"{stem}.pdf", "table.txt"):
-        click.echo(str(Path(out) / path))
+    for path in done["written"]:
+        click.echo(path)
+
+
+# ---------------------------------------------------------------- commands
+
+
+@click.group(cls=Command, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rnnmemory", message="%(prog)s %(version)s")
+def main():
+    """Closed-form memory bias of linear RNNs, checked against trained networks; the eigen view of
+    RNN memory; regularized piecewise-linear RNNs."""
+
+
+@main.command()
+@spec_options
+@click.option("--format", "fmt", type=click.Choice(["text", "latex", "json"]), default="text", show_default=True)
+@click.option("--eval", "point", callback=_parse_eval, default=None, metavar="sigma_W=0.8,sigma_F=1,...",
+              help="Evaluate at these σ (and λ with --symbolic-rates); σ_F, σ_C, σ_D default 1.")
+@click.option("--lags", callback=_parse_lags, default="0:12", show_default=True, metavar="START:STOP",
+              help="Lags to evaluate with --eval (STOP excluded).")
+def derive(param, convention, feedthrough, trained, rates, symbolic_rates, init, fmt, point, lags):
+    """Derive the lag weights α_j of the wide-limit NTK for a parameterization.
+
+    Example: rnnmemory derive --convention B --train W,C --eval sigma_W=0.8 --lags 0:6
+    """
+    from derivations import describe
+
+    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
+    click.echo(describe.derive_output(spec, fmt, point, lags))
+
+
+@main.command()
+@spec_options
+@click.option("--content", type=click.Choice(["lag-weights", "plrnn"]), default="lag-weights", show_default=True,
+              help="lag-weights: α_j (or Θ_jk) of the spec; plrnn: the PLRNN's region Jacobian, fixed point and "
+                   "Jacobian-product bounds (numpy, latex).")
+@click.option("--target", type=click.Choice(["numpy", "torch", "latex", "c"]), required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write into.")
+def emit(param, convention, feedthrough, trained, rates, symbolic_rates, init, content, target, out):
+    """Write code generated from the derived expressions (numpy, torch, LaTeX or C).
+
+    Example: rnnmemory emit --target c --out build/
+
+    Example: rnnmemory emit --content plrnn --target latex --out build/
+    """
+    from derivations.emit import render
+    from numerics.io import write_files
+
+    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
+    for path in write_files(out, render(content, target, spec)):  # everything is rendered before a file is written
+        click.echo(str(path))
 
 
 @main.group()
@@ -404,9 +396,16 @@ def check():
     """
 
 
+def _widths(ctx, param, value):
+    widths = _parse_list(int, "integers")(ctx, param, value)
+    if min(widths) < 1:
+        raise click.BadParameter(f"must be positive, got {min(widths)}")
+    return widths
+
+
 @check.command("ntk")
 @spec_options
-@click.option("--width", "widths", callback=_parse_list(int, "integers"), default="256,1024,4096", show_default=True)
+@click.option("--width", "widths", callback=_widths, default="256,1024,4096", show_default=True)
 @click.option("--sigma-w", "sigma_ws", callback=lambda ctx, param, value: _non_negative(
     ctx, param, _parse_list(float, "numbers")(ctx, param, value)), default="0.5,0.8,0.95", show_default=True)
 @click.option("--lags", type=int, default=16, show_default=True, callback=_positive)
@@ -422,33 +421,22 @@ def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, in
 
     Example: rnnmemory check ntk --width 256,1024,4096 --sigma-w 0.8 --lags 16 --seeds 8 --out results/ntk
     """
-    from numerics import checks, io
-    from numerics.models.linear import check_width
+    from numerics import checks
+    from numerics.io import to_json
 
-    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
-    if symbolic_rates:
-        raise InputError("checks need numeric rates; drop --symbolic-rates")
-    if min(widths) < 1:
-        raise InputError(f"--width must be positive, got {min(widths)}")
-    for width in widths:
-        check_width(width)
-    results = io.ResultDir(out, force)
-    inputs = dict(widths=widths, sigma_ws=sigma_ws, lags=lags, seeds=seeds, sigma_f=sigma_f, sigma_c=sigma_c,
-                  sigma_d=sigma_d, device=device, dtype=dtype, seed=seed)
+    spec = _numeric_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
+    sigmas = {"F": sigma_f, "C": sigma_c, "D": sigma_d}
     with _resumable(out), _Progress(len(set(widths)) * len(set(sigma_ws)) * seeds, "tangent Grams") as progress:
-        result = checks.check_ntk(spec, widths, sigma_ws, lags, seeds, out, sigmas={"F": sigma_f, "C": sigma_c,
-                                  "D": sigma_d}, device=device, dtype=dtype, seed=seed, jobs=jobs, scheduler=scheduler,
-                                  progress=progress)
-    record = io.record("check ntk", spec, inputs, device, seed, result)
-    results.write_result(record)
-    results.save_figure(checks.ntk_figure(result), "ntk")
-    click.echo(io.to_json(record) if fmt == "json" else checks.ntk_text(record, results.path))
+        record, path = checks.ntk_command(spec, widths, sigma_ws, lags, seeds, out, force=force, sigmas=sigmas,
+                                          device=device, dtype=dtype, seed=seed, jobs=jobs, scheduler=scheduler,
+                                          progress=progress, command=invocation())
+    click.echo(to_json(record) if fmt == "json" else checks.ntk_text(record, path))
 
 
 @check.command("train")
 @spec_options
 @click.option("--teacher", default="decay:0.9", show_default=True,
-              help="decay:ρ, delay:k, resonant:r,θ, lti:DIM or file:PATH (.npy/.csv impulse response).")
+              help="decay:ρ, delay:k, resonant:r,θ, lti:DIM[,ρ] (ρ < 1) or file:PATH (.npy/.csv real impulse response).")
 @click.option("--width", type=int, default=1024, show_default=True, callback=_positive)
 @click.option("--sigma-w", type=float, default=0.7, show_default=True, callback=_non_negative)
 @click.option("--steps", type=int, default=2000, show_default=True, callback=_positive)
@@ -459,9 +447,11 @@ def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, in
 @click.option("--lr", default="auto", show_default=True, help="A step size, or auto (from the kernel's largest eigenvalue).")
 @click.option("--center/--no-center", default=False, show_default=True, help="Subtract the initial function.")
 @click.option("--lazy-scale", type=float, default=1.0, show_default=True,
-              help="Multiply the output by A and divide the loss by A² (lazy training).")
+              help="Multiply the output by A and divide the loss by A² (lazy training; 1e-6 ≤ A ≤ 1e6, and A > 1e3 "
+                   "needs --center).")
 @click.option("--kernel", type=click.Choice(["theory", "empirical"]), default="theory", show_default=True,
-              help="Lag kernel of the scaled convolution: derived (α_j for Gaussian W, full Θ_jk otherwise), or this network's tangent Gram.")
+              help="Lag kernel of the scaled convolution: derived (α_j for Gaussian W, full Θ_jk otherwise), or this "
+                   "network's tangent Gram.")
 @run_options
 def check_train(param, convention, feedthrough, trained, rates, symbolic_rates, init, teacher, width, sigma_w, steps,
                 samples, length, task, optimizer, lr, center, lazy_scale, kernel, sigma_f, sigma_c, sigma_d, device,
@@ -470,80 +460,43 @@ def check_train(param, convention, feedthrough, trained, rates, symbolic_rates, 
 
     Example: rnnmemory check train --teacher decay:0.5 --sigma-w 0.5 --width 2048 --center --out results/train
     """
-    from numerics import checks, io
-    from numerics.data.problem import WhiteNoise
-    from numerics.errors import TrainingDiverged
-    from numerics.models.linear import check_width
-    from numerics.train.compare import Comparison, compare_training, meaningful
+    from numerics import checks
+    from numerics.io import to_json
 
-    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
-    if symbolic_rates:
-        raise InputError("checks need numeric rates; drop --symbolic-rates")
+    spec = _numeric_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
     if lr != "auto":
         try:
             lr = float(lr)
         except ValueError:
             raise InputError(f"--lr must be a number or auto, got {lr!r}") from None
-    check_width(width)
-    source = WhiteNoise(teacher, samples, length, task)
-    config = Comparison(width, spec, sigma_w, sigma_f, sigma_c, sigma_d, steps=steps, optimizer=optimizer, lr=lr,
-                        center=center, lazy_scale=lazy_scale, kernel=kernel, device=device, dtype=dtype, seed=seed)
-    for warning in meaningful(source, config):
-        click.echo(f"rnnmemory: warning: {warning}", err=True)
-    results = io.ResultDir(out, force)
-    inputs = dict(teacher=teacher, width=width, sigma_w=sigma_w, steps=steps, samples=samples, length=length,
-                  task=task, optimizer=optimizer, lr=lr, center=center, lazy_scale=lazy_scale, kernel=kernel,
-                  sigma_f=sigma_f, sigma_c=sigma_c, sigma_d=sigma_d, device=device, dtype=dtype, seed=seed)
-    try:
-        with _Progress(2 * (steps + 1), "training") as progress:
-            result = compare_training(source, config, progress=progress)
-    except TrainingDiverged as error:
-        # Keep what was computed before the divergence, then report it as bad input.
-        results.write_result(io.record("check train", spec, inputs, device, seed, io.partial(error)))
-        raise
-    record = io.record("check train", spec, inputs, device, seed, result)
-    results.write_result(record)
-    for name, fig in checks.train_figures(result).items():
-        results.save_figure(fig, name)
-    click.echo(io.to_json(record["final"]) if fmt == "json" else checks.train_text(record, results.path))
-
-
-def scale_options(default):
-    """--quick, --full or --tiny: the sizes of every experiment (each experiment's config for that scale)."""
-    options = [
-        click.option("--quick", "scale", flag_value="quick", help="Minutes on a 2-core CPU, few seeds."
-                     + (" [default]" if default == "quick" else ""), **({"default": True} if default == "quick" else {})),
-        click.option("--full", "scale", flag_value="full", help="Publication scale: a GPU or a Dask cluster."),
-        click.option("--tiny", "scale", flag_value="tiny", help="Seconds: every code path, numbers without meaning."),
-    ]
-
-    def decorate(f):
-        for option in reversed(options):
-            f = option(f)
-        return f
-    return decorate
+    options = dict(teacher=teacher, width=width, sigma_w=sigma_w, steps=steps, samples=samples, length=length,
+                   task=task, optimizer=optimizer, lr=lr, center=center, lazy_scale=lazy_scale, kernel=kernel,
+                   sigma_f=sigma_f, sigma_c=sigma_c, sigma_d=sigma_d, device=device, dtype=dtype, seed=seed)
+    with _Progress(2 * (steps + 1), "training") as progress:
+        record, path = checks.train_command(spec, options, out, force=force, progress=progress, command=invocation(),
+                                            warn=lambda text: click.echo(f"rnnmemory: warning: {text}", err=True))
+    click.echo(to_json(record["final"]) if fmt == "json" else checks.train_text(record, path))
 
 
 @main.command()
 @scale_options("quick")
-@sweep_options
+@sweep_options()
 def reproduce(scale, out, device, jobs, scheduler):
     """Rederive, recompute and redraw everything: every figure, OUT/report.md and OUT/report.html.
 
     Every run is a cell cached under OUT/cells; an interrupted run resumes where it stopped.
     With --jobs N > 1 the cells run on an embedded Dask LocalCluster; with --scheduler on an
-    existing Dask cluster (see the README for Slurm and GPUs).
+    existing Dask cluster (see docs/commands.md for Slurm and GPUs).
 
     Example: rnnmemory reproduce --quick --out results/paper
     """
     from numerics.pipeline import reproduce as pipeline
 
     device, jobs = _sweep_setup(device, jobs, scheduler)
-    where = f"--scheduler {scheduler}" if scheduler else f"--jobs {jobs}"
-    command = f"rnnmemory reproduce --{scale} --out {out} --device {device} {where}"
-    with _resumable(out), _Progress(pipeline.count_cells(scale), "cells") as progress:
-        summary = pipeline.reproduce(out, scale, device=device, jobs=jobs, scheduler=scheduler, progress=progress,
-                                     command=command)
+    registry = _registry()
+    with _resumable(out), _Progress(pipeline.count_cells(registry, scale), "cells") as progress:
+        summary = pipeline.reproduce(registry, out, scale, device=device, jobs=jobs, scheduler=scheduler,
+                                     progress=progress, command=invocation())
     cells = summary["cells"]
     click.echo(f"{cells['total']} cells ({cells['computed']} computed, {cells['reused']} reused) in "
                f"{summary['wall_seconds']:.0f} s on {device} with " + (scheduler or f"{jobs} job(s)"))
@@ -551,7 +504,40 @@ def reproduce(scale, out, device, jobs, scheduler):
         click.echo(path)
 
 
-@main.group()
+@main.command()
+@click.argument("name", required=False)
+@click.option("--list", "listing", is_flag=True, help="List the figures the registry knows and exit (no --out needed).")
+@scale_options(None)
+@sweep_options(out_required=False)
+def figure(name, listing, scale, out, device, jobs, scheduler):
+    """Redraw one figure (F1, F2, …; --list names them all), computing only the cells it lacks.
+
+    Example: rnnmemory figure F5 --out results/paper
+    """
+    from numerics.pipeline import reproduce as pipeline
+
+    registry = _registry()
+    if listing:
+        for exp in registry.experiments.values():
+            click.echo(f"{exp.name}  {exp.title}")
+        return
+    if name is None:
+        raise InputError(f"name a figure ({', '.join(registry.experiments)})")
+    if out is None:
+        raise InputError("--out is needed: the result directory whose cells the figure uses")
+    registry.experiment(name)
+    device, jobs = _sweep_setup(device, jobs, scheduler)
+    recorded = pipeline.load_scale(out)
+    if recorded is not None and scale is not None and recorded != scale:
+        raise InputError(f"{out} holds a {recorded} run; drop --{scale} or use another --out")
+    scale = recorded or scale or "quick"
+    with _resumable(out), _Progress(pipeline.count_cells(registry, scale, [name]), "cells") as progress:
+        path = pipeline.make_figure(registry, name, scale, out, device=device, jobs=jobs, scheduler=scheduler,
+                                    progress=progress)
+    click.echo(str(path / f"{name}.png"))
+
+
+@main.group(cls=Group, aliases={"bench": "initializers"})
 def eigen():
     """The eigen view of paper 2: spectra of recurrent modules and their initializers."""
 
@@ -571,19 +557,13 @@ def eigen_spectrum(cell, init_name, hidden, seed, out, force):
 
     Example: rnnmemory eigen spectrum --cell gru --init orthogonal --hidden 64 --out results/spectrum
     """
-    from numerics import io
-    from numerics.eigen.spectrum import fresh_spectrum
+    from numerics.eigen.spectrum import write_fresh_spectrum
 
-    results = io.ResultDir(out, force)
-    data, fig = fresh_spectrum(cell, init_name, hidden, seed)
-    record = io.record("eigen spectrum", None, {"cell": cell, "init": init_name, "hidden": hidden}, "cpu",
-                       seed, data)
-    results.write_result(record)
-    for path in [results.path / "result.json", *results.save_figure(fig, "spectrum")]:
+    for path in write_fresh_spectrum(cell, init_name, hidden, seed, out, force=force, command=invocation()):
         click.echo(str(path))
 
 
-@eigen.command("bench")
+@eigen.command("initializers")
 @click.option("--task", "tasks", callback=_parse_list(str, "tasks"), default="tomita:3,digits", show_default=True,
               help="tomita:N (N = 1…7), digits, recall:D, mnist or pmnist (pixel-by-pixel and permuted MNIST: "
                    "need --data-dir), multi30k (English→German, test BLEU; gru and lstm only: needs "
@@ -599,8 +579,7 @@ def eigen_spectrum(cell, init_name, hidden, seed, out, force):
                    "3000 on multi30k).")
 @click.option("--hidden", type=click.IntRange(1, 4096), default=None,
               help="Hidden size of every network (default: 32; multi30k's encoder–decoder 256).")
-@click.option("--embed", type=click.IntRange(1, 4096), default=None,
-              help="multi30k's word-embedding size (default: 128).")
+@click.option("--embed", type=click.IntRange(1, 4096), default=None, help="multi30k's word-embedding size (default: 128).")
 @click.option("--spectrum", default=None, metavar="FILE.npy",
               help="The eigen initializer's spectrum file (default: the committed numerics/eigen/default_spectrum.npy).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
@@ -616,44 +595,27 @@ def eigen_spectrum(cell, init_name, hidden, seed, out, force):
               help="Train each task's runs of one cell (every initializer and seed) as one packed module: one "
                    "cuDNN call for all on a GPU; on a CPU it pays only at small --hidden (see rnnmemory bench). "
                    "The numbers equal the runs alone up to rounding.")
-@sweep_options
-def eigen_bench(tasks, cells, inits, seeds, steps, hidden, embed, spectrum, data_dir, multi30k_dir, train_subset,
-                batched, out, device, jobs, scheduler):
-    """Train every initializer × cell × task over seeds: final test metric (mean ± sd), steps to a
-    threshold and learning curves. Each run is a cell cached in OUT/cells, so a rerun resumes and a
-    larger benchmark reuses the runs it shares; writes OUT/result.json, OUT/bench.png and OUT/table.txt.
+@sweep_options()
+def eigen_initializers(tasks, cells, inits, seeds, steps, hidden, embed, spectrum, data_dir, multi30k_dir,
+                       train_subset, batched, out, device, jobs, scheduler):
+    """Figure E1's benchmark (alias: eigen bench): train every initializer × cell × task over seeds;
+    final test metric (mean ± sd), steps to a threshold and learning curves. Each run is a cell
+    cached in OUT/cells, so a rerun resumes and a larger benchmark reuses the runs it shares; writes
+    OUT/result.json, OUT/bench.png and OUT/table.txt.
 
-    Example: rnnmemory eigen bench --task tomita:3,digits --cell rnn,lstm,gru --init xavier,irnn,eigen --seeds 3 --out results/bench
+    Example: rnnmemory eigen initializers --task tomita:3,digits --cell rnn,lstm,gru --init xavier,irnn,eigen --seeds 3 --out results/bench
 
-    Example: rnnmemory eigen bench --task mnist,pmnist --cell rnn,lstm --init xavier,irnn --data-dir ~/data/mnist --out results/mnist
+    Example: rnnmemory eigen initializers --task mnist,pmnist --cell rnn,lstm --init xavier,irnn --data-dir ~/data/mnist --out results/mnist
 
-    Example: rnnmemory eigen bench --task multi30k --cell gru,lstm --init xavier,orthogonal,eigen --multi30k-dir ~/data/multi30k --device cuda --out results/multi30k
+    Example: rnnmemory eigen initializers --task multi30k --cell gru,lstm --init xavier,orthogonal,eigen --multi30k-dir ~/data/multi30k --device cuda --out results/multi30k
     """
-    from numerics.eigen.train import DEFAULTS
     from numerics.experiments.eigen import bench
 
-    sizes = {} if hidden is None else {"hidden": hidden, "translation_hidden": hidden}
-    sizes.update({} if embed is None else {"translation_embed": embed})
-    sizes.update({} if train_subset is None else {"train_subset": train_subset, "translation_subset": train_subset})
-    kinds = (*DEFAULTS, bench.translation.TASK)
-    config = bench.Config(tasks=tuple(tasks), cells=tuple(cells), inits=tuple(inits), seeds=seeds,
-                          steps=() if steps is None else tuple((kind, steps) for kind in kinds),
-                          spectrum=bench.DEFAULT_SPECTRUM if spectrum is None else str(Path(spectrum).resolve()),
-                          data_dir=None if data_dir is None else str(data_dir.expanduser().resolve()),
-                          multi30k_dir=None if multi30k_dir is None else str(multi30k_dir.expanduser().resolve()),
-                          batched=batched, **sizes)
-    bench.check_config(config)  # bad input: one line, before any run or file
-    if "eigen" in inits and bench.spectrum_digest(config.spectrum) is None:
-        raise InputError(f"--init eigen needs a spectrum file; none at {config.spectrum} (write one with "
-                         "rnnmemory eigen fit, or pass --spectrum FILE)")
-    device, jobs = _sweep_setup(device, jobs, scheduler)
-    given = {"--steps": steps, "--hidden": hidden, "--embed": embed, "--spectrum": spectrum and config.spectrum,
-             "--data-dir": config.data_dir, "--multi30k-dir": config.multi30k_dir, "--train-subset": train_subset}
-    command = (f"rnnmemory eigen bench --task {','.join(tasks)} --cell {','.join(cells)} --init {','.join(inits)} "
-               f"--seeds {seeds}" + "".join(f" {k} {v}" for k, v in given.items() if v is not None)
-               + (" --batched" if batched else "") + f" --out {out}")
-    _run_sweep("E1", config, out, command, "bench", bench.table, unit="batches" if batched else "runs", device=device,
-               jobs=jobs, scheduler=scheduler)
+    config = bench.command_config(tasks, cells, inits, seeds, steps=steps, hidden=hidden, embed=embed,
+                                  spectrum=spectrum, data_dir=data_dir, multi30k_dir=multi30k_dir,
+                                  train_subset=train_subset, batched=batched)
+    _run_sweep("E1", config, out, "bench", unit="batches" if batched else "runs", device=device, jobs=jobs,
+               scheduler=scheduler)
 
 
 @eigen.command("fit")
@@ -672,54 +634,17 @@ def eigen_fit(tasks, cell, seeds, init_name, hidden, blocks, out):
 
     Example: rnnmemory eigen fit --task tomita:3,digits --cell rnn --seeds 4 --out my_spectrum.npy
     """
-    from numerics.eigen.fitting import fit_from_training
+    from numerics.eigen.fit_initializer import fit_from_training, law_text
 
-    command = " ".join(["rnnmemory", *sys.argv[1:]])
     done = fit_from_training(tasks, cell, range(seeds), init=init_name, hidden=hidden, blocks=blocks,
-                             out_path=str(out), provenance={"command": command},
+                             out_path=str(out), provenance={"command": invocation()},
                              progress=lambda run: click.echo(json.dumps(run), err=True) if sys.stderr.isatty() else None)
-    law = done["law"]
-    click.echo(f"{done['well_trained']} of {done['total']} runs well-trained; r_max {law['r_max']:.4g}, "
-               f"fraction real {law['fraction_real']:.3g}")
-    for part, fit in law.get("goodness", {}).items():
-        if isinstance(fit, dict) and "statistic" in fit:
-            click.echo(f"  KS {part}: D = {fit['statistic']:.3g}, p = {fit['pvalue']:.3g} (n = {fit.get('n')})")
-    click.echo(done["path"])
+    click.echo(law_text(done))
 
 
-@main.command()
-@click.argument("name", required=False)
-@click.option("--list", "listing", is_flag=True, help="List the figures the registry knows and exit.")
-@scale_options(None)
-@sweep_options
-def figure(name, listing, scale, out, device, jobs, scheduler):
-    """Redraw one figure (F1, F2, …; --list names them all), computing only the cells it lacks.
-
-    Example: rnnmemory figure F5 --out results/paper
-    """
-    from numerics.pipeline import reproduce as pipeline
-    from numerics.pipeline.registry import EXPERIMENTS, experiment
-
-    if listing:
-        for exp in EXPERIMENTS.values():
-            click.echo(f"{exp.name}  {exp.title}")
-        return
-    if name is None:
-        raise InputError(f"name a figure ({', '.join(EXPERIMENTS)})")
-    experiment(name)
-    device, jobs = _sweep_setup(device, jobs, scheduler)
-    recorded = pipeline.load_scale(out)
-    if recorded is not None and scale is not None and recorded != scale:
-        raise InputError(f"{out} holds a {recorded} run; drop --{scale} or use another --out")
-    scale = recorded or scale or "quick"
-    with _resumable(out), _Progress(pipeline.count_cells(scale, [name]), "cells") as progress:
-        path = pipeline.make_figure(name, scale, out, device=device, jobs=jobs, scheduler=scheduler, progress=progress)
-    click.echo(str(path / f"{name}.png"))
-
-
-@main.group()
+@main.group(cls=Group, aliases={"bench": "long-range"})
 def plrnn():
-    """Paper 3: regularized piecewise-linear RNNs (rPLRNN) on long-range problems."""
+    """Paper 3: regularized piecewise-linear RNNs (rPLRNN) on long-range problems and dynamical systems."""
 
 
 @plrnn.command("reconstruct")
@@ -748,7 +673,7 @@ def plrnn():
 @click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine", show_default=True)
 @click.option("--p", type=float, default=0.5, show_default=True, help="rplrnn: fraction of regularized units.")
 @click.option("--tau", type=float, default=5.0, show_default=True, help="rplrnn: regularization strength τ_A = τ_W.")
-@sweep_options
+@sweep_options()
 def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hidden, window, tau_tf, steps, batch, lr,
                       schedule, p, tau, out, device, jobs, scheduler):
     """Train generative models of a dynamical system's time series, run them freely, and measure how
@@ -762,88 +687,34 @@ def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hi
 
     Example: rnnmemory plrnn reconstruct --system data:recording.csv --dt 0.001 --model rplrnn --out results/mine
     """
-    import io
-
-    import numpy as np
-
     from numerics.experiments.plrnn import reconstruction
-    from numerics.io import write_atomic
-    from numerics.pipeline.cells import CellCache
+    from numerics.pipeline.experiment import Context
 
-    if any(s == "data:" for s in systems):
-        raise InputError("data:FILE needs a file name")
-    systems = [f"data:{Path(s[5:]).expanduser().resolve()}" if s.startswith("data:") else s for s in systems]
-    if dt is not None and not dt > 0:
-        raise InputError(f"--dt must be > 0, got {dt:g}")
-    if not noise >= 0:
-        raise InputError(f"--noise must be ≥ 0, got {noise:g}")
-    if tau_tf == "auto":
-        if len(systems) > 1:
-            raise InputError("--tau-tf auto chooses one interval per system: give one --system at a time")
-        tau_tf, how = reconstruction.forcing_interval(systems[0], dt or reconstruction.settings(systems[0])["dt"],
-                                                      length)
-        click.echo(f"τ_tf = {tau_tf} ({how})", err=True)
-    elif tau_tf is not None and not tau_tf.lstrip("-").isdigit():
-        raise InputError(f"--tau-tf must be a whole number or auto, got {tau_tf!r}")
-    tau_tf = None if tau_tf is None else int(tau_tf)
-    training = reconstruction.Training(hidden=hidden, window=window, tau_tf=tau_tf, steps=steps, batch=batch, lr=lr,
-                                       schedule=schedule, p=p, tau=tau)
-    config = reconstruction.Config(systems=tuple(systems), models=tuple(models), seeds=seeds, length=length,
-                                   test_length=test_length, noise=noise, training=training, dt=dt)
-    reconstruction.check_config(config)  # bad input: one line, before any run or file
-    device, jobs = _sweep_setup(device, jobs, scheduler)
-    command = (f"rnnmemory plrnn reconstruct --system {','.join(systems)} --model {','.join(models)} --seeds {seeds} "
-               f"--length {length} --test-length {test_length}" + (f" --dt {dt:g}" if dt else "")
-               + f" --noise {noise:g} --hidden {hidden}" + (f" --window {window}" if window else "")
-               + (f" --tau-tf {tau_tf}" if tau_tf is not None else "") + f" --steps {steps} "
-               f"--batch {batch} --lr {lr:g} --schedule {schedule} --p {p:g} --tau {tau:g} --out {out}")
-    Path(out, "checkpoints").mkdir(parents=True, exist_ok=True)
-    # local workers inherit the variable; remote (--scheduler) workers checkpoint only if it is set there
-    os.environ[reconstruction.CHECKPOINT_ENV] = str(Path(out, "checkpoints").resolve())
-    os.environ[reconstruction.PROGRESS_ENV] = "1"  # each run's steps on stderr: a long run shows it is alive
-
-    def trajectories() -> list:
-        arrays, cache = {}, CellCache(out)
-        for c in reconstruction.cells(config):
-            result = cache.load(c)["result"]
-            if result.get("status") != "diverged":
-                system = Path(c["system"]).stem if c["system"].startswith("data:") else c["system"]
-                name = f"{system}_{c['model']}_{c['seed']}"
-                arrays[f"{name}_generated"], arrays[f"{name}_true"] = np.array(result["generated"]), np.array(result["true"])
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        write_atomic(Path(out) / "trajectories.npz", buffer.getvalue())
-        return ["trajectories.npz"]
-    try:
-        _run_sweep("R1", config, out, command, "reconstruct", reconstruction.table, device=device, jobs=jobs,
-                   scheduler=scheduler, also=trajectories)
-    finally:
-        os.environ.pop(reconstruction.CHECKPOINT_ENV, None)
-        os.environ.pop(reconstruction.PROGRESS_ENV, None)
+    config, notes = reconstruction.command_config(
+        systems, models, seeds, length=length, test_length=test_length, dt=dt, noise=noise, hidden=hidden,
+        window=window, tau_tf=tau_tf, steps=steps, batch=batch, lr=lr, schedule=schedule, p=p, tau=tau)
+    for note in notes:
+        click.echo(f"rnnmemory: {note}", err=True)
+    context = Context(checkpoints=str(Path(out, "checkpoints").resolve()), progress=True)
+    _run_sweep("R1", config, out, "reconstruct", device=device, jobs=jobs, scheduler=scheduler, context=context)
 
 
-@plrnn.command("emit")
+@plrnn.command("emit", hidden=True)
 @click.option("--target", type=click.Choice(["numpy", "latex"]), default="numpy", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write into.")
 def plrnn_emit(target, out):
-    """Write the PLRNN functions derived in derivations/plrnn.py: the region Jacobian A + W D, the
-    region's fixed point (I − A − W D)⁻¹ h and the Jacobian-product bounds of regularized units.
+    """The same as rnnmemory emit --content plrnn (kept for scripts that call it).
 
-    Example: rnnmemory plrnn emit --target latex --out results/plrnn
+    Example: rnnmemory plrnn emit --target latex --out build/
     """
-    from derivations.emit import render_plrnn
-    from numerics.io import write_atomic
+    from derivations.emit import render
+    from numerics.io import write_files
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output path {out} is a file, not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in render_plrnn(target).items():
-        write_atomic(out / name, text)
-        click.echo(str(out / name))
+    for path in write_files(out, render("plrnn", target)):
+        click.echo(str(path))
 
 
-@plrnn.command("bench")
+@plrnn.command("long-range")
 @click.option("--task", "tasks", callback=_parse_list(str, "tasks"), default="addition", show_default=True,
               help="addition, multiplication (length --T), digits (64 steps), mnist (784 steps, needs --data-dir); "
                    "comma-separated.")
@@ -866,61 +737,39 @@ def plrnn_emit(target, out):
               help="Training, validation and test sequences of the addition and multiplication problems.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Directory of the four MNIST IDX files; needed by mnist. Nothing is downloaded.")
-@sweep_options
-def plrnn_bench(tasks, lengths, models, seeds, p, tau, hidden, steps, batch, lr, schedule, sizes, data_dir, out,
-                device, jobs, scheduler):
-    """Train each model on each task and length over seeds: the test fraction correct (or accuracy) at
-    the best validation checkpoint, mean ± sd, beside the best test checkpoint the public code
-    reported. Each run is a cell cached in OUT/cells, so a rerun resumes; writes OUT/result.json,
-    OUT/bench.png and OUT/table.txt.
+@sweep_options()
+def plrnn_long_range(tasks, lengths, models, seeds, p, tau, hidden, steps, batch, lr, schedule, sizes, data_dir, out,
+                     device, jobs, scheduler):
+    """Figure P1's benchmark (alias: plrnn bench): train each model on each task and length over
+    seeds: the test fraction correct (or accuracy) at the best validation checkpoint, mean ± sd, beside
+    the best test checkpoint the public code reported. Each run is a cell cached in OUT/cells, so a
+    rerun resumes; writes OUT/result.json, OUT/bench.png and OUT/table.txt.
 
-    Example: rnnmemory plrnn bench --task addition --T 100,200 --model rplrnn,plrnn,rnn,lstm --seeds 3 --out results/addition
+    Example: rnnmemory plrnn long-range --task addition --T 100,200 --model rplrnn,plrnn,rnn,lstm --seeds 3 --out results/addition
     """
     from numerics.experiments.plrnn import long_range
 
-    if len(sizes) != 3 or min(sizes) < 1:
-        raise InputError(f"--sizes takes three positive counts (training, validation, test), got {sizes}")
-    training = long_range.Training(hidden=hidden, steps=steps, batch=batch, lr=lr, schedule=schedule, sizes=tuple(sizes))
-    config = long_range.Config(tasks=tuple(tasks), lengths=tuple(lengths), models=tuple(models), seeds=seeds, p=p,
-                               tau=tau, training=training,
-                               data_dir=None if data_dir is None else str(data_dir.expanduser().resolve()))
-    long_range.check_config(config)  # bad input: one line, before any run or file
-    device, jobs = _sweep_setup(device, jobs, scheduler)
-    command = (f"rnnmemory plrnn bench --task {','.join(tasks)} --T {','.join(map(str, lengths))} --model "
-               f"{','.join(models)} --seeds {seeds} --p {p:g} --tau {tau:g} --hidden {hidden}"
-               + (f" --steps {steps}" if steps else "") + f" --batch {batch} --lr {lr:g} --schedule {schedule} --sizes "
-               + ",".join(map(str, sizes)) + (f" --data-dir {config.data_dir}" if config.data_dir else "")
-               + f" --out {out}")
-    _run_sweep("P1", config, out, command, "bench", long_range.table, device=device, jobs=jobs, scheduler=scheduler)
+    config = long_range.command_config(tasks, lengths, models, seeds, p=p, tau=tau, hidden=hidden, steps=steps,
+                                       batch=batch, lr=lr, schedule=schedule, sizes=sizes, data_dir=data_dir)
+    _run_sweep("P1", config, out, "bench", device=device, jobs=jobs, scheduler=scheduler)
 
 
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for bench.json.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option
 @click.option("--quick", is_flag=True, help="Tiny sizes, one repeat: a smoke run, not a measurement.")
 @click.option("--force", is_flag=True, help="Overwrite an existing bench.json in --out.")
 def bench(out, device, quick, force):
-    """Time each fast path against its plain baseline, in one run on one device.
+    """Time each fast path against its plain baseline, in one run on one device (speed, not figures).
 
     Writes DIR/bench.json (records with name, baseline_s, fast_s, ratio, device) and
-    DIR/environment.json, and prints the README's table.
+    DIR/environment.json, and prints the table.
 
     Example: rnnmemory bench --out results/bench --device auto
     """
     from numerics import bench as benchmarks
-    from numerics.device import resolve_device
-    from numerics.io import environment, to_json, write_atomic
 
-    torch_device = resolve_device(device)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output path {out} is a file, not a directory")
-    if (out / "bench.json").exists() and not force:
-        raise InputError(f"{out} already holds bench.json; pass --force to overwrite it")
-    records = benchmarks.run_benchmarks(device, quick=quick)
-    table = benchmarks.write_bench(records, out)
-    write_atomic(out / "environment.json", to_json(environment(torch_device)))
-    click.echo(table)
+    click.echo(benchmarks.bench_command(out, device, quick=quick, force=force))
 
 
 if __name__ == "__main__":

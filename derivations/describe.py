@@ -1,16 +1,16 @@
 """What `rnnmemory derive` prints: the derivation as text, LaTeX or JSON-ready data."""
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
 import sympy as sp
 
 from . import symbols as S
-from .emit import functions, latex_align, numpy_module
+from .emit import functions
 from .kernel import Derivation
 from .lag_kernel import other_lag
+from .printers import as_code, latex_align
 from .properties import properties
 
 NORMALIZATION = "Θ((x,k,a),(x',k',b)) = δ_ab Σ_j α_j ⟨x_{k-j}, x'_{k'-j}⟩ / n_x  (n → ∞; cross-lag terms vanish)"
@@ -40,13 +40,19 @@ def summary(d: Derivation) -> dict:
 
 
 def evaluate(d: Derivation, values: dict[str, float], lags: range) -> list[dict]:
-    """α_j and the NNGP variance at the given σ (and λ) through the generated numpy functions."""
-    module = numpy_module(d.spec, d)
+    """α_j and the NNGP variance at the given σ (and λ): the emitted functions' expressions, evaluated
+    by SymPy's numpy lambdify with the same common subexpressions, so the numbers are the generated
+    code's without running it."""
+    funcs = {f.name: as_code(f) for f in functions(d)}
     j = np.arange(lags.start, lags.stop)
-    kwargs = {name: values[name] for name in list(inspect.signature(module.lag_weights).parameters)[1:]}
-    with np.errstate(over="ignore", invalid="ignore"):  # σ_W ≫ 1 at long lags: inf, printed as such
-        alpha = np.broadcast_to(module.lag_weights(j, **kwargs), j.shape)
-        nngp = np.broadcast_to(module.initial_impulse_variance(j, **kwargs), j.shape)
+
+    def numeric(name: str) -> np.ndarray:
+        f = funcs[name]
+        fn = sp.lambdify(f.args, f.expr, "numpy", cse=lambda expr: sp.cse(expr, optimizations="basic", list=False))
+        with np.errstate(over="ignore", invalid="ignore"):  # σ_W ≫ 1 at long lags: inf, printed as such
+            return np.broadcast_to(fn(j, *(values[a.name] for a in f.args[1:])), j.shape)
+
+    alpha, nngp = numeric("lag_weights"), numeric("initial_impulse_variance")
     return [{"lag": int(k), "alpha": float(a), "nngp": float(v)} for k, a, v in zip(j, alpha, nngp)]
 
 
@@ -174,3 +180,51 @@ def family_latex(lk) -> str:
     if lk.corner is not None:
         rows.insert(1, rf"\Theta_{{00}} &= {sp.latex(lk.corner)}")
     return "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}"
+
+
+def derive_output(spec, fmt: str, point: dict | None, lags: range) -> str:
+    """What `rnnmemory derive` prints for a spec: 'text', 'latex' or 'json', with the values at
+    `point` (σ's, and λ's with symbolic rates) over `lags` when given."""
+    import json
+
+    from .kernel import derive
+    from .spec import SpecError
+
+    if spec.family != "gaussian":
+        return _family_output(spec, fmt, point, lags)
+    d = derive(spec)
+    data = summary(d)
+    rows = numbers = None
+    if point is not None:
+        missing = [f"lambda_{b}" for b in spec.trained if spec.symbolic_rates and f"lambda_{b}" not in point]
+        if missing:
+            raise SpecError(f"--eval needs {', '.join(missing)} with --symbolic-rates")
+        rows = evaluate(d, point, lags)
+        numbers = property_values(data["_props"], point)
+    if fmt == "json":
+        data.pop("_props")
+        if rows is not None:
+            data.update(eval=point, values=rows, property_values=numbers)
+        return json.dumps(data, indent=2)
+    return latex(d, data) if fmt == "latex" else text(d, data, rows, numbers)
+
+
+def _family_output(spec, fmt: str, point: dict | None, lags: range) -> str:
+    """derive for a non-Gaussian W: the full lag kernel Θ_jk and its properties."""
+    import json
+
+    from .lag_kernel import derive_lag_kernel
+    from .lag_properties import evaluate as evaluate_family
+    from .spec import SpecError
+
+    if spec.symbolic_rates:
+        raise SpecError("--symbolic-rates is implemented for the Gaussian family only; give --rate values")
+    lk = derive_lag_kernel(spec)
+    data = family_summary(lk)
+    found = evaluate_family(lk, point, lags) if point is not None else None
+    if fmt == "json":
+        if found is not None:
+            data.update(eval=point, values=found["rows"], kernel=found["kernel"], property_values=found["numbers"],
+                        eigenvalues=found["eigenvalues"], eigenvectors=found["eigenvectors"])
+        return json.dumps(data, indent=2)
+    return family_latex(lk) if fmt == "latex" else family_text(lk, data, found)

@@ -19,7 +19,7 @@ W̃ = √n·(unit-scale matrix), as for the Gaussian). What σ_W means per famil
   empirical   file=PATH, a .npy square matrix M: W = σ_W·M (σ_W = 1 is M itself); a network of
               width k·size holds k copies of M on the block diagonal, with M's moments exactly
 
-The moment rules (derivations.moments) and the samplers (numerics.models.init) read these names.
+The moment rules (derivations.moments) and the samplers (numerics.models.families) read these names.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ _EXPORTS = {
     "kernel_gradient_descent": "kernels.theory",
     "Problem": "data.problem", "WhiteNoise": "data.problem", "parse_teacher": "data.teachers",
     "Comparison": "train.compare", "compare_training": "train.compare", "compare_training_many": "train.compare",
-    "EXPERIMENTS": "pipeline.registry", "reproduce": "pipeline.reproduce",
+    "REGISTRY": "experiments.registry", "reproduce": "pipeline.reproduce",
 }
 __all__ = sorted(_EXPORTS)
 

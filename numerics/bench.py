@@ -298,9 +298,7 @@ def bench_plrnn(device: torch.device, device_name: str, repeats: int, hidden: in
                 lengths: tuple[int, ...]) -> list[dict]:
     """The PLRNN training step (hand-written backward) against nn.RNN(relu) of the same width, batch and
     T — the goal: within 2×, ratio ≥ 0.5 — and against the same map under autograd, step by step."""
-    from .plrnn.speed import BASELINE, training_steps
-
-    from .plrnn import reconstruct
+    from .plrnn.speed import BASELINE, reconstruction_steps, training_steps
 
     records = []
     for length in lengths:
@@ -313,13 +311,13 @@ def bench_plrnn(device: torch.device, device_name: str, repeats: int, hidden: in
                                ("rplrnn (hand-written backward)", steps["rplrnn"])))
     # reconstruction (issue 13): windows of 100 steps of a 3-variable series, teacher forcing every 10
     window = min(100, lengths[-1])
-    steps = reconstruct.training_steps(hidden=hidden, batch=min(batch, 64), window=window, tau_tf=10, observed=3,
-                                       device=device)
+    steps = reconstruction_steps(hidden=hidden, batch=min(batch, 64), window=window, tau_tf=10, observed=3,
+                                 device=device)
     size = f"M = {hidden}, batch {min(batch, 64)}, window {window}, τ_tf = 10"
     for model in ("rplrnn", "gru"):  # the goal (within 2×) is the PLRNN's; the GRU's row is for comparison
         records.append(_record(f"reconstruction training step ({size}): {model} vs nn.RNN(relu)",
                                "plrnn" if model == "rplrnn" else "reconstruction-gru", device,
-                               device_name, repeats, (reconstruct.BASELINE, steps[reconstruct.BASELINE]),
+                               device_name, repeats, (BASELINE, steps[BASELINE]),
                                (f"{model}, teacher forcing", steps[model])))
     return records
 
@@ -425,3 +423,21 @@ def write_bench(records: list[dict], out_dir: str | Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "bench.json", json.dumps(records, indent=2) + "\n")
     return bench_table(records)
+
+
+def bench_command(out: str | Path, device: str = "auto", *, quick: bool = False, force: bool = False) -> str:
+    """`rnnmemory bench`: every benchmark on one device into OUT/bench.json and OUT/environment.json;
+    returns the table. Refuses an output path that is a file, or an existing bench.json without force."""
+    from .device import resolve_device
+    from .errors import NumericsError
+    from .io import environment, to_json, write_atomic
+
+    torch_device = resolve_device(device)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NumericsError(f"output path {out} is a file, not a directory")
+    if (out / "bench.json").exists() and not force:
+        raise NumericsError(f"{out} already holds bench.json; pass --force to overwrite it")
+    table = write_bench(run_benchmarks(device, quick=quick), out)
+    write_atomic(out / "environment.json", to_json(environment(torch_device)))
+    return table

@@ -1,7 +1,7 @@
 """The `check` commands: theory against finite-width networks, with their text and figures.
 
 `check ntk` measures the kernel at initialization through the same cached cells as figures F1 and
-F2 (`kernels.ntk_check`), so its networks land in OUT/cells, are computed on a Dask cluster when
+F2 (`kernels.ntk_cells`), so its networks land in OUT/cells, are computed on a Dask cluster when
 asked, and a rerun resumes. `check train` is one `compare_training` run.
 """
 from __future__ import annotations
@@ -15,11 +15,12 @@ from matplotlib.ticker import NullFormatter
 
 from derivations.spec import DEFAULT_SIGMAS, Spec
 
+from . import io
+from . import style as figures
 from .device import resolve_device
-from .errors import NumericsError
-from .kernels.ntk_check import compute_ntk, ntk_cell, summarize_cells
-from .models.init import check_init
-from .pipeline import style as figures
+from .errors import NumericsError, TrainingDiverged
+from .kernels.ntk_cells import compute_ntk, ntk_cell, summarize_cells
+from .models.families import check_init
 from .pipeline.cells import CellCache
 from .pipeline.runner import run_cells
 
@@ -33,7 +34,7 @@ def check_ntk(spec: Spec, widths: list[int], sigma_ws: list[float], lags: int, s
     error(n, σ_W) is the root mean square of α̂_j/α_j − 1 over lags and seeds; the kernel
     concentrates like n^{-1/2}, so its log-log slope against width should be about -1/2.
     Off the Gaussian family (spec.init) every entry Θ̂_jk of the lag Gram is compared with the
-    derived `kernel_matrix` instead (`kernels.ntk_check.summarize_lag_kernel`).
+    derived `kernel_matrix` instead (`kernels.ntk_cells.summarize_lag_kernel`).
     """
     if not widths or min(widths) < 1:
         raise NumericsError(f"widths must be positive integers, got {widths}")
@@ -51,6 +52,66 @@ def check_ntk(spec: Spec, widths: list[int], sigma_ws: list[float], lags: int, s
     records = run_cells(cells, compute_ntk, CellCache(out), device=device, jobs=jobs, scheduler=scheduler,
                         group=lambda c: c["width"], progress=progress)
     return summarize_cells(cells, [r["result"] for r in records])
+
+
+MAX_NETWORKS = 100_000  # random networks in one check ntk (widths × σ_W × seeds): more is a typo, not a request
+
+
+def ntk_command(spec: Spec, widths: list[int], sigma_ws: list[float], lags: int, seeds: int, out: str | Path, *,
+                force: bool = False, sigmas: dict = DEFAULT_SIGMAS, device: str = "auto", dtype: str = "float64",
+                seed: int = 0, jobs: int = 1, scheduler: str | None = None,
+                progress: Callable[[int], None] | None = None, command: str = "rnnmemory check ntk") -> tuple[dict, Path]:
+    """`rnnmemory check ntk`: `check_ntk` into the result directory OUT (result.json, ntk.png/pdf);
+    returns the record and the directory. Bad input fails before any network is drawn."""
+    from .models.linear import check_width
+
+    for width in widths:
+        check_width(width)
+    networks = len(set(widths)) * len(set(sigma_ws)) * seeds
+    if networks > MAX_NETWORKS:
+        raise NumericsError(f"{len(set(widths))} widths × {len(set(sigma_ws))} σ_W × {seeds} seeds ask for {networks:,} "
+                            f"random networks; at most {MAX_NETWORKS:,} in one run")
+    results = io.ResultDir(out, force)
+    inputs = dict(widths=widths, sigma_ws=sigma_ws, lags=lags, seeds=seeds, sigma_f=sigmas["F"], sigma_c=sigmas["C"],
+                  sigma_d=sigmas["D"], device=device, dtype=dtype, seed=seed)
+    result = check_ntk(spec, widths, sigma_ws, lags, seeds, out, sigmas=sigmas, device=device, dtype=dtype, seed=seed,
+                       jobs=jobs, scheduler=scheduler, progress=progress)
+    record = io.record(command, spec, inputs, device, seed, result)
+    results.write_result(record)
+    results.save_figure(ntk_figure(result), "ntk")
+    return record, results.path
+
+
+def train_command(spec: Spec, options: dict, out: str | Path, *, force: bool = False,
+                  progress: Callable | None = None, command: str = "rnnmemory check train",
+                  warn: Callable[[str], None] = print) -> tuple[dict, Path]:
+    """`rnnmemory check train`: one `compare_training` run (options: the command's, teacher to seed)
+    into the result directory OUT (result.json, loss and response figures); returns the record and
+    the directory. A run that diverges leaves its partial curves in result.json and raises."""
+    from .data.problem import WhiteNoise
+    from .models.linear import check_width
+    from .train.compare import Comparison, compare_training, meaningful
+    from .train.runtime import diverged_result
+
+    o = options
+    check_width(o["width"])
+    source = WhiteNoise(o["teacher"], o["samples"], o["length"], o["task"])
+    config = Comparison(o["width"], spec, o["sigma_w"], o["sigma_f"], o["sigma_c"], o["sigma_d"], steps=o["steps"],
+                        optimizer=o["optimizer"], lr=o["lr"], center=o["center"], lazy_scale=o["lazy_scale"],
+                        kernel=o["kernel"], device=o["device"], dtype=o["dtype"], seed=o["seed"])
+    for warning in meaningful(source, config):
+        warn(warning)
+    results = io.ResultDir(out, force)
+    try:
+        result = compare_training(source, config, progress=progress)
+    except TrainingDiverged as error:  # keep what was computed before the divergence, then report it
+        results.write_result(io.record(command, spec, o, o["device"], o["seed"], diverged_result(error)))
+        raise
+    record = io.record(command, spec, o, o["device"], o["seed"], result)
+    results.write_result(record)
+    for name, fig in train_figures(result).items():
+        results.save_figure(fig, name)
+    return record, results.path
 
 
 def ntk_figure(result: dict):

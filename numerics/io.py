@@ -158,13 +158,3 @@ def record(command: str, spec, inputs: dict, device: str, seed: int, result: dic
     except NumericsError:
         env = {**environment("cpu"), "device": device, "device_name": f"{device} on the Dask workers"}
     return {"command": command, "spec": None if spec is None else spec.to_dict(), "inputs": inputs, "seed": seed, "environment": env, **result}
-
-
-def partial(error) -> dict:
-    """What a diverged training run leaves: where it stopped and the curves up to there."""
-    def plain(curves):
-        return {k: (plain(v) if isinstance(v, dict) else v.tolist() if hasattr(v, "tolist") else v)
-                for k, v in curves.items() if k != "responses"}
-
-    return {"status": "diverged", "diverged": {"trainer": error.trainer, "step": error.step, "loss": error.loss},
-            "partial": plain(error.curves)}

@@ -29,7 +29,7 @@ def eigenvalues(cell: dict) -> list[float]:
     return torch.linalg.eigvalsh(a + a.T).tolist()  # eigvalsh sorts ascending
 
 
-def compute(cells: list[dict], device: str) -> list[list[float]]:
+def compute(cells: list[dict], device: str, context=None) -> list[list[float]]:
     out = []
     for cell in cells:
         _log("start", cell)

@@ -19,7 +19,7 @@ class Counting:
     def __init__(self):
         self.seen = []
 
-    def __call__(self, cells, device):
+    def __call__(self, cells, device, context=None):
         self.seen += [c["seed"] for c in cells]
         return sweep_compute.compute(cells, device)
 
@@ -219,7 +219,7 @@ def test_an_interrupted_sweep_resumes_with_identical_numbers(tmp_path):
 
 def test_fresh_and_cached_records_are_alike(tmp_path):
     """A fresh cell reads back from disk, so NaN is null whether it was just computed or cached."""
-    def compute(cells, device):
+    def compute(cells, device, context=None):
         return [[float("nan"), 1.0] for _ in cells]
 
     cells = sweep_compute.cells(2)

@@ -30,7 +30,7 @@ def test_empirical_lag_weights_match_theory_within_fluctuations(tmp_path):
 
 def test_check_ntk_detects_a_wrong_theory(monkeypatch, tmp_path):
     """Negative control: the same statistic rejects α_j scaled by (j+1)/(j+2)."""
-    import numerics.kernels.ntk_check as C
+    import numerics.kernels.ntk_cells as C
 
     real = C.theory_lag_weights
     monkeypatch.setattr(C, "theory_lag_weights",
@@ -86,7 +86,7 @@ def test_divergence_stops_and_keeps_partial_results(tmp_path):
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("rnnmemory: error:") and "diverged at step" in line and "loss" in line
     data = json.loads((tmp_path / "result.json").read_text())
-    assert data["status"] == "diverged" and data["diverged"]["step"] >= 1 and data["partial"]
+    assert data["status"] == "diverged" and data["diverged"]["step"] >= 1 and data["curve"]
 
 
 @pytest.mark.parametrize("args,needle", [

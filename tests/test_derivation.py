@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
+from generated_code import module as numpy_module
 
 from derivations import Spec, derive
 from derivations import properties as P
 from derivations import symbols as S
-from derivations.emit import numpy_module
 
 SPECS = [Spec(param=p, convention=c, feedthrough=f) for p, c, f in itertools.product(["ntk", "standard"], "AB", [True, False])] + [
     Spec(trained=("W",)), Spec(trained=("C", "F")), Spec(trained=("F", "C", "D")), Spec(rates=(("W", "3"), ("C", "0.5"))),

@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from numerics.eigen.batched import Packed, train_batched
-from numerics.eigen.train import build_model, load_task, train_classifier
+from numerics.eigen.model import build_model
+from numerics.eigen.tasks import load_task
+from numerics.eigen.train import train_classifier
 from numerics.errors import NumericsError
 
 OPTIONS = {"steps": 12, "track_every": 4, "hidden": 6}

@@ -70,7 +70,7 @@ def test_batched_runs_give_the_numbers_of_runs_alone(tmp_path):
         # one batch per task and trained module: rnn (tanh), rnn-relu (irnn) and gru
         assert len(todo) == (len(TINY.tasks) * 3 if batched else len(TINY.tasks) * 5 * TINY.seeds)
         compute = {kind: bench.E1.kinds[kind].compute for kind in kinds}
-        records = run_cells(todo, lambda chunk, device: compute[chunk[0]["kind"]](chunk, device),
+        records = run_cells(todo, lambda chunk, device, context: compute[chunk[0]["kind"]](chunk, device),
                             CellCache(tmp_path / str(batched)), group=bench.run_group)
         found = {cell_key(c): r["result"] for c, r in zip(todo, records)}
         results[batched] = bench.E1.analyze(here, lambda c: found[cell_key(c)])

@@ -8,7 +8,7 @@ import pytest
 from numerics.experiments.eigen import memory
 from numerics.pipeline.cells import cell_key
 from numerics.pipeline.experiment import config_dict
-from numerics.pipeline.style import close
+from numerics.style import close
 
 CONFIG = memory.SCALES["tiny"]
 

@@ -10,7 +10,9 @@ from click.testing import CliRunner
 
 from cli import main
 from numerics.data import digits
-from numerics.eigen.train import load_task, mnist_fingerprint, train_classifier
+from numerics.data.digits import mnist_fingerprint
+from numerics.eigen.tasks import load_task
+from numerics.eigen.train import train_classifier
 from numerics.errors import NumericsError
 from numerics.experiments.eigen import bench
 

@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from numerics.eigen import train as eigen_train
-from numerics.eigen.train import build_model, load_task, train_classifier
+from numerics.data import tomita
+from numerics.eigen import model as eigen_model
+from numerics.eigen.model import build_model
+from numerics.eigen.tasks import load_task
+from numerics.eigen.train import train_classifier
 from numerics.errors import NumericsError, TrainingDiverged
 from numerics.models.initializers import block_eigenvalues
 
@@ -22,11 +25,11 @@ def test_readout_reads_the_last_valid_state(cell):
     empty string reads the zero initial state."""
     task = load_task("tomita:4")
     model = build_model(task, cell, "orthogonal", seed=2, hidden=8)
-    batch = eigen_train.tomita.encode(["0110", "1", "", "10101010100"], [1, 1, 1, 0])
+    batch = tomita.encode(["0110", "1", "", "10101010100"], [1, 1, 1, 0])
     together = model(batch.inputs, batch.lengths)
     for row, string in enumerate(batch.strings):
         if string:
-            alone = eigen_train.tomita.encode([string], [1])
+            alone = tomita.encode([string], [1])
             torch.testing.assert_close(together[row], model(alone.inputs, alone.lengths)[0])
         else:
             torch.testing.assert_close(together[row], model.readout.bias)
@@ -59,7 +62,7 @@ def test_tomita_1_is_learned_quickly(cell, init):
 
 
 def test_a_readout_of_the_first_step_does_not_learn_tomita_1(monkeypatch):
-    monkeypatch.setattr(eigen_train.SequenceClassifier, "forward",
+    monkeypatch.setattr(eigen_model.SequenceClassifier, "forward",
                         lambda self, inputs, lengths: self.readout(self.rnn(inputs)[0][:, 0]))
     assert train_classifier("tomita:1", "lstm", "xavier", 0, steps=40, track_every=10)["steps_to_threshold"] is None
 

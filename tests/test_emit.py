@@ -5,6 +5,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from generated_code import module as generated
 
 from derivations import DEFAULT, Spec
 from derivations import emit as E
@@ -20,18 +21,18 @@ def _args(spec):
     return ARGS | ({f"lambda_{b}": RATES[f"lambda_{b}"] for b in spec.trained} if spec.symbolic_rates else {})
 
 
-@pytest.mark.parametrize("target", ["numpy", "torch"])
-def test_committed_modules_are_fresh(target):
-    """Regenerate the default modules; a difference means the committed file is stale or hand-edited.
+@pytest.mark.parametrize("content,target", E.COMMITTED)
+def test_committed_modules_are_fresh(content, target):
+    """Regenerate the committed modules; a difference means the committed file is stale or hand-edited.
 
-    Fix with: rnnmemory emit --target numpy --out derivations/generated (and --target torch).
+    Fix with: rnnmemory emit --content CONTENT --target TARGET --out derivations/generated.
     """
-    (name, text), = E.render(DEFAULT, target).items()
+    (name, text), = E.render(content, target).items()
     assert (E.GENERATED / name).read_text() == text
 
 
 def test_header_names_version_spec_and_hash():
-    (text,) = E.render(Spec(convention="B"), "numpy").values()
+    (text,) = E.render("lag-weights", "numpy", Spec(convention="B")).values()
     head = text.splitlines()[:4]
     assert "Do not edit" in head[0] and head[1].startswith("# SymPy ")
     assert '"convention": "B"' in head[2] and head[3].startswith("# expression sha256: ")
@@ -40,7 +41,7 @@ def test_header_names_version_spec_and_hash():
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.digest())
 def test_torch_matches_numpy_and_has_finite_gradients(spec):
     torch = pytest.importorskip("torch")
-    np_mod, t_mod = E.numpy_module(spec), E.torch_module(spec)
+    np_mod, t_mod = generated(spec), generated(spec, "torch")
     lags = np.arange(0, 12)
     for f in E.functions(E.derive(spec)):
         lag_function = f.args[0].name == "j"
@@ -61,7 +62,7 @@ def test_torch_matches_numpy_and_has_finite_gradients(spec):
 
 def test_torch_accepts_floats_and_float32_tensors():
     torch = pytest.importorskip("torch")
-    t_mod = E.torch_module()
+    t_mod = generated(target="torch")
     assert float(t_mod.lag_weights(3, 0.8, 1.0, 1.0, 0.0)) == pytest.approx(5 * 0.8**6)
     out = t_mod.lag_weights(torch.arange(4), torch.tensor(0.8), 1.0, 1.0, 0.0)
     assert out.dtype == torch.float32
@@ -70,11 +71,11 @@ def test_torch_accepts_floats_and_float32_tensors():
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler")
 @pytest.mark.parametrize("spec", SPECS[:3], ids=lambda s: s.digest())
 def test_c_matches_numpy(tmp_path, spec):
-    io.write_files(tmp_path, E.render(spec, "c"))
+    io.write_files(tmp_path, E.render("lag-weights", "c", spec))
     lib = tmp_path / "liblag.so"
     subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-shared", "-fPIC", "-o", lib, tmp_path / "lag_weights.c", "-lm"], check=True)
     c = ctypes.CDLL(str(lib))
-    np_mod = E.numpy_module(spec)
+    np_mod = generated(spec)
     for name in ("lag_weights", "initial_impulse_variance"):
         fn = getattr(c, name)
         fn.restype = ctypes.c_double
@@ -84,7 +85,7 @@ def test_c_matches_numpy(tmp_path, spec):
 
 
 def test_latex_target():
-    (text,) = E.render(DEFAULT, "latex").values()
+    (text,) = E.render("lag-weights", "latex", DEFAULT).values()
     assert r"\alpha_j &= " in text and r"\delta_{0 j}" in text and "\\end{align}" in text
 
 
@@ -92,7 +93,7 @@ def test_emit_refuses_a_file_as_output(tmp_path):
     target = tmp_path / "file"
     target.write_text("keep")
     with pytest.raises(NumericsError, match="not a directory"):
-        io.write_files(target, E.render(DEFAULT, "numpy"))
+        io.write_files(target, E.render("lag-weights", "numpy", DEFAULT))
     assert target.read_text() == "keep"
 
 
@@ -114,7 +115,7 @@ def test_emit_never_leaves_half_a_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(io.os, "fdopen", broken_fdopen)
     with pytest.raises(OSError):
-        io.write_files(tmp_path, E.render(DEFAULT, "numpy"))
+        io.write_files(tmp_path, E.render("lag-weights", "numpy", DEFAULT))
     assert (tmp_path / "lag_weights_numpy.py").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["lag_weights_numpy.py"]
 

@@ -6,9 +6,15 @@ import torch
 from derivations.spec import DEFAULT
 from numerics.data.problem import make_problem
 from numerics.data.teachers import parse_teacher
-from numerics.kernels.theory import (expected_curves, kernel_gradient_descent, propagator, theory_initial_variance,
-                                     theory_lag_weights, theory_step)
-from numerics.train.loop import curves
+from numerics.kernels.theory import (
+    expected_curves,
+    kernel_gradient_descent,
+    propagator,
+    theory_initial_variance,
+    theory_lag_weights,
+    theory_step,
+)
+from numerics.train.members import curves
 
 LAGS, STEPS = 10, 30
 SIGMAS = {"W": 0.9, "F": 1.0, "C": 1.0, "D": 1.0}

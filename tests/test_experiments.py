@@ -7,10 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from numerics import EXPERIMENTS
+from numerics.experiments.registry import EXPERIMENTS, REGISTRY
 from numerics.pipeline import reproduce as pipeline
 from numerics.pipeline.experiment import config_dict
-from numerics.pipeline.registry import KINDS, cell_group
 
 TINY = "tiny"
 
@@ -23,8 +22,8 @@ def run(*args):
 def cached(tmp_path_factory):
     """Every cell of the tiny scale, computed once for this module."""
     out = tmp_path_factory.mktemp("experiments")
-    pipeline.keep_scale(out, TINY)
-    pipeline.compute(TINY, out)
+    pipeline.keep_scale(REGISTRY, out, TINY)
+    pipeline.compute(REGISTRY, TINY, out)
     return out
 
 
@@ -39,20 +38,20 @@ def test_every_experiment_has_every_scale_and_known_cell_kinds():
             config = exp.config(scale)
             assert dataclasses.is_dataclass(config) and dataclasses.fields(config)
             json.dumps(config_dict(config))
-            assert {c["kind"] for c in exp.cells(config)} <= set(KINDS)
+            assert {c["kind"] for c in exp.cells(config)} <= set(REGISTRY.kinds)
         assert dataclasses.is_dataclass(exp.numbers)
 
 
 def test_figures_share_cells():
     # F4 reads F5's runs and F1 F2's, so they add no cells of their own.
-    assert pipeline.count_cells(TINY, ["F4", "F5"]) == pipeline.count_cells(TINY, ["F5"])
-    assert pipeline.count_cells(TINY, ["F1", "F2"]) == pipeline.count_cells(TINY, ["F1"])
+    assert pipeline.count_cells(REGISTRY, TINY, ["F4", "F5"]) == pipeline.count_cells(REGISTRY, TINY, ["F5"])
+    assert pipeline.count_cells(REGISTRY, TINY, ["F1", "F2"]) == pipeline.count_cells(REGISTRY, TINY, ["F1"])
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_each_figure_draws_from_cached_cells_alone(cached, name):
     before = cell_files(cached)
-    path = pipeline.draw(name, TINY, cached)
+    path = pipeline.draw(REGISTRY, name, TINY, cached)
     assert cell_files(cached) == before  # drawing computes nothing
     assert (path / f"{name}.png").stat().st_size > 10_000 and (path / f"{name}.pdf").exists()
     record = json.loads((path / "result.json").read_text())
@@ -70,7 +69,7 @@ def test_each_figure_draws_from_cached_cells_alone(cached, name):
 
 def test_theory_reproduces_compare_training_run_for_run(cached):
     """F5's theory cells rebuild compare_training's data from the seed; centered, they are the closed form."""
-    record = json.loads((pipeline.draw("F5", TINY, cached) / "result.json").read_text())
+    record = json.loads((pipeline.draw(REGISTRY, "F5", TINY, cached) / "result.json").read_text())
     (claim,) = [c for c in record["claims"] if c["id"] == "theory_reconstruction"]
     assert claim["passed"] and claim["measured"] < 1e-8
 
@@ -85,7 +84,7 @@ def test_figure_command_reuses_cached_cells(cached):
 def test_figure_command_computes_only_what_its_figure_needs(tmp_path):
     result = run("figure", "F2", "--tiny", "--out", str(tmp_path), "--device", "cpu", "--jobs", "1")
     assert result.exit_code == 0, result.output
-    assert len(cell_files(tmp_path)) == pipeline.count_cells(TINY, ["F2"])
+    assert len(cell_files(tmp_path)) == pipeline.count_cells(REGISTRY, TINY, ["F2"])
     assert (tmp_path / "F2" / "F2.png").exists() and not (tmp_path / "F5").exists()
 
 
@@ -107,11 +106,11 @@ def test_quick_scale_stays_small():
     # per paper: a linear cell costs about a tenth of a second, an eigen training run one to ten seconds
     linear = [n for n, e in EXPERIMENTS.items() if e.paper == "linear"]
     eigen = [n for n, e in EXPERIMENTS.items() if e.paper == "eigen"]
-    assert pipeline.count_cells("quick", linear) < 600
-    assert pipeline.count_cells("quick", eigen) < 160
+    assert pipeline.count_cells(REGISTRY, "quick", linear) < 600
+    assert pipeline.count_cells(REGISTRY, "quick", eigen) < 160
     # a PLRNN training run at quick scale takes 10–40 s on one core, a reconstruction 10–35 s
     plrnn = [n for n, e in EXPERIMENTS.items() if e.paper == "plrnn"]
-    assert pipeline.count_cells("quick", plrnn) <= 32
+    assert pipeline.count_cells(REGISTRY, "quick", plrnn) <= 32
     widths = [w for exp in EXPERIMENTS.values() for w in getattr(exp.config("quick"), "widths", ())]
     assert max(widths) <= 1024
 
@@ -119,9 +118,9 @@ def test_quick_scale_stays_small():
 def test_cells_of_one_shape_are_grouped():
     cells = [c for c in EXPERIMENTS["F5"].cells(EXPERIMENTS["F5"].config(TINY)) if c["kind"] == "train"]
     # One shape per centering: each is one batched compare_training_many call (up to the chunk size).
-    assert len({cell_group(c) for c in cells}) == 2
+    assert len({REGISTRY.group(c) for c in cells}) == 2
     kernel = EXPERIMENTS["F1"].cells(EXPERIMENTS["F1"].config(TINY))[0]
-    assert cell_group(kernel) != cell_group(cells[0])
+    assert REGISTRY.group(kernel) != REGISTRY.group(cells[0])
 
 
 def test_output_path_that_is_a_file_is_an_error(tmp_path):
@@ -162,10 +161,10 @@ def test_sweep_workers_do_not_import_sympy():
     import sys
 
     code = ("import sys\n"
-            "from numerics.pipeline.registry import EXPERIMENTS, compute_cells\n"
+            "from numerics.experiments.registry import REGISTRY\n"
             "for name in ('F3', 'F1'):\n"
-            "    exp = EXPERIMENTS[name]\n"
-            "    compute_cells(exp.cells(exp.config('tiny'))[:1], 'cpu')\n"
+            "    exp = REGISTRY.experiments[name]\n"
+            "    REGISTRY.compute()(exp.cells(exp.config('tiny'))[:1], 'cpu')\n"
             "print('sympy' in sys.modules, 'distributed' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

@@ -7,9 +7,9 @@ import pytest
 
 from derivations.spec import DEFAULT, Spec
 from numerics.experiments.linear import common, init_training, lag_kernels
+from numerics.experiments.registry import EXPERIMENTS, REGISTRY
 from numerics.pipeline import reproduce as pipeline
 from numerics.pipeline.cells import cell_key
-from numerics.pipeline.registry import EXPERIMENTS, cell_group
 
 TINY = "tiny"
 
@@ -17,7 +17,7 @@ TINY = "tiny"
 @pytest.fixture(scope="module")
 def drawn(tmp_path_factory):
     out = tmp_path_factory.mktemp("families")
-    return {name: json.loads((pipeline.make_figure(name, TINY, out) / "result.json").read_text())
+    return {name: json.loads((pipeline.make_figure(REGISTRY, name, TINY, out) / "result.json").read_text())
             for name in ("F8", "F9")}
 
 
@@ -80,7 +80,7 @@ def test_gaussian_training_cells_are_unchanged():
     assert "init" not in plain["config"]["spec"]
     other = common.training_cell(**fields, spec=Spec(init="identity"))
     assert other["config"]["spec"]["init"] == "identity" and cell_key(other) != cell_key(plain)
-    assert cell_group(other) != cell_group(plain)  # a family trains in its own ensembles
+    assert REGISTRY.group(other) != REGISTRY.group(plain)  # a family trains in its own ensembles
 
 
 def test_f9_runs_each_family_from_its_own_initializer():

@@ -8,18 +8,26 @@ import math
 
 import pytest
 import torch
+from conftest import white_noise_run
 
 import numerics.kernels.empirical as ntk_module
 import numerics.models.linear as model_module
 import numerics.train.compare as compare_module
-from conftest import white_noise_run
 from derivations.spec import Spec
-from numerics import (LinearRNN, ScaledConvolution, TrainingDiverged, compare_training, compare_training_many,
-                      generic_tangent_gram, structured_tangent_gram)
+from numerics import (
+    LinearRNN,
+    ScaledConvolution,
+    TrainingDiverged,
+    compare_training,
+    compare_training_many,
+    generic_tangent_gram,
+    structured_tangent_gram,
+)
+from numerics.data.convolution import causal_convolution
 from numerics.data.problem import design_matrix, half_mse, predict, white_noise_data
-from numerics.models.linear import _ImpulseResponse, causal_convolution, krylov, krylov_block, ladder_size, power_ladder
+from numerics.models.linear import _ImpulseResponse, krylov, krylov_block, ladder_size, power_ladder
 from numerics.train.compare import ensemble_size
-from numerics.train.loop import adam_step
+from numerics.train.packed import adam_step
 
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
 SPECS = [Spec(), Spec(convention="B"), Spec(param="standard", feedthrough=False),

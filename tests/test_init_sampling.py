@@ -1,4 +1,4 @@
-"""Samplers of W per initializer family (`numerics.models.init`): structure, scale, seeds, bad input."""
+"""Samplers of W per initializer family (`numerics.models.families`): structure, scale, seeds, bad input."""
 import math
 
 import numpy as np
@@ -7,7 +7,7 @@ import torch
 
 from derivations.spec import Spec
 from numerics.errors import NumericsError
-from numerics.models.init import unit_recurrent_matrix
+from numerics.models.families import unit_recurrent_matrix
 from numerics.models.linear import LinearRNN
 
 

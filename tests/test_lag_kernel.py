@@ -160,7 +160,7 @@ def test_emitted_kernel_matches_numbers(init, targets, convention):
     found = kernel_matrix(spec, 6, SIGMAS)
     args = [SIGMAS[b] for b in "WFCD"] + ([0.25] if init.startswith("attractor") else [])
     for target in targets:
-        (source,) = render(spec, target).values()
+        (source,) = render("lag-weights", target, spec).values()
         module = types.ModuleType("emitted")
         exec(compile(source, "emitted", "exec"), module.__dict__)
         kernel = [[float(module.lag_kernel(j, k, *args)) for k in range(6)] for j in range(6)]
@@ -198,7 +198,7 @@ def test_emit_single_lag_and_partial_specs(tmp_path, args):
     spec = cli.make_spec("ntk", "A", True, tuple(args[3].split(",")), (), False, args[1])
     found = kernel_matrix(spec, 4, SIGMAS)["kernel"]
     for target in ("numpy", "torch"):
-        (source,) = render(spec, target).values()
+        (source,) = render("lag-weights", target, spec).values()
         module = types.ModuleType("emitted")
         exec(compile(source, "emitted", "exec"), module.__dict__)
         with np.errstate(invalid="ignore", divide="ignore"):  # numpy.select evaluates the branch not taken

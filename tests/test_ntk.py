@@ -4,8 +4,14 @@ import pytest
 import torch
 
 from derivations.spec import Spec
-from numerics import (LinearRNN, ScaledConvolution, generic_tangent_gram, structured_tangent_gram,
-                      theory_initial_variance, theory_lag_weights)
+from numerics import (
+    LinearRNN,
+    ScaledConvolution,
+    generic_tangent_gram,
+    structured_tangent_gram,
+    theory_initial_variance,
+    theory_lag_weights,
+)
 from numerics.kernels.empirical import gram_diagonal, largest_cross_term
 
 SIGMAS = {"W": 0.8, "F": 1.1, "C": 0.9, "D": 0.7}

@@ -2,6 +2,7 @@
 analysis of hand-set models with known answers, and bad input refused in one line before any run."""
 import dataclasses
 import json
+import shlex
 
 import numpy as np
 import pytest
@@ -11,8 +12,8 @@ from cli import main
 from numerics.experiments.plrnn import analysis, long_range
 from numerics.pipeline.cells import CellCache, cell_key
 from numerics.pipeline.runner import run_cells
-from numerics.plrnn.model import MODELS
-from numerics.plrnn.train import SCHEDULES, TASKS
+from numerics.plrnn.names import MODELS, TASKS
+from numerics.train.recipe import SCHEDULES
 
 TINY = long_range.SCALES["tiny"]
 
@@ -91,7 +92,7 @@ def test_cli_bench_writes_its_files_and_a_rerun_reuses_its_cells(tmp_path):
     for name in ("result.json", "bench.png", "table.txt"):
         assert (tmp_path / name).is_file()
     record = json.loads((tmp_path / "result.json").read_text())
-    assert record["command"].startswith("rnnmemory plrnn bench --task addition --T 20")
+    assert record["command"] == shlex.join(["rnnmemory", *args])  # the invocation as typed
     second = CliRunner().invoke(main, args)
     assert "2 runs (0 computed, 2 reused)" in second.output
 

@@ -7,17 +7,11 @@ import pytest
 import torch
 
 from numerics.errors import NumericsError, TrainingDiverged
-from numerics.plrnn import (
-    MODELS,
-    PLRNN,
-    build_model,
-    plrnn_states,
-    regularized_units,
-    train_long_range,
-)
-from numerics.plrnn.model import C_SCALE
-from numerics.plrnn.recurrence import plrnn_states_reference
+from numerics.plrnn.model import C_SCALE, PLRNN, build_model, regularized_units
+from numerics.plrnn.names import MODELS
+from numerics.plrnn.recurrence import plrnn_states, plrnn_states_reference
 from numerics.plrnn.speed import BASELINE, training_steps
+from numerics.plrnn.train import train_long_range
 
 M = 10
 

@@ -8,9 +8,7 @@ import pytest
 import torch
 
 from numerics.errors import NumericsError
-from numerics.plrnn.reconstruct import (
-    BASELINE,
-    MODELS,
+from numerics.plrnn.generators import (
     PLRNNGenerator,
     build_reconstruction_model,
     forced_observations,
@@ -18,9 +16,11 @@ from numerics.plrnn.reconstruct import (
     generate,
     jacobians,
     model_from_result,
-    train_reconstruction,
-    training_steps,
 )
+from numerics.plrnn.names import RECONSTRUCTION_MODELS as MODELS
+from numerics.plrnn.reconstruct import train_reconstruction
+from numerics.plrnn.speed import BASELINE
+from numerics.plrnn.speed import reconstruction_steps as training_steps
 
 PERIOD = 17  # the oscillator's cycle, verified in test_the_hand_set_oscillator_has_an_attracting_17_cycle
 

@@ -11,7 +11,7 @@ from cli import main
 from numerics.experiments.plrnn import analysis, reconstruction, tau_sweep
 from numerics.pipeline.cells import CellCache, cell_key
 from numerics.pipeline.runner import run_cells
-from numerics.plrnn.reconstruct import MODELS
+from numerics.plrnn.names import RECONSTRUCTION_MODELS as MODELS
 
 TINY = reconstruction.SCALES["tiny"]
 SMALL = ["--length", "300", "--test-length", "200", "--hidden", "6", "--window", "20", "--tau-tf", "5", "--steps", "3",
@@ -89,7 +89,7 @@ def test_a_model_scored_against_its_own_run_gets_the_known_measures():
     import torch
 
     from numerics.dynamics import measures
-    from numerics.plrnn.reconstruct import build_reconstruction_model, generate, jacobians
+    from numerics.plrnn.generators import build_reconstruction_model, generate, jacobians
 
     model = build_reconstruction_model("plrnn", 2, 2, 0)
     with torch.no_grad():

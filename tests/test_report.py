@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from numerics import EXPERIMENTS
+from numerics.experiments.registry import EXPERIMENTS, REGISTRY
 from numerics.pipeline import reproduce as pipeline
 
 
@@ -41,7 +41,7 @@ def test_reproduce_writes_everything(done):
         assert (out / name / "result.json").exists()
     assert (out / "derivation" / "generated" / "lag_weights_numpy.py").exists()
     summary = json.loads((out / "result.json").read_text())
-    assert summary["cells"]["total"] == pipeline.count_cells("tiny") == summary["cells"]["computed"]
+    assert summary["cells"]["total"] == pipeline.count_cells(REGISTRY, "tiny") == summary["cells"]["computed"]
     assert result.stdout.strip().splitlines()[-1].endswith("report.html")
     assert result.stderr == ""  # no terminal, no progress bar; stdout only names the files
 

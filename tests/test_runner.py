@@ -140,7 +140,7 @@ def test_ctrl_c_closes_the_cluster_and_keeps_finished_cells(tmp_path):
 
     seen = []
 
-    def counting(chunk, device):
+    def counting(chunk, device, context=None):
         seen.extend(c["seed"] for c in chunk)
         return sweep_compute.compute(chunk, device)
 

@@ -4,14 +4,22 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import white_noise_run
 
 from derivations.spec import Spec
-from conftest import white_noise_run
-from numerics import (LinearRNN, NumericsError, ScaledConvolution, TrainingDiverged, compare_training,
-                      kernel_gradient_descent, parse_teacher, structured_tangent_gram)
+from numerics import (
+    LinearRNN,
+    NumericsError,
+    ScaledConvolution,
+    TrainingDiverged,
+    compare_training,
+    kernel_gradient_descent,
+    parse_teacher,
+    structured_tangent_gram,
+)
 from numerics.data.problem import design_matrix, half_mse, make_problem, predict, white_noise_data
-from numerics.kernels.theory import _geometric_sum
-from numerics.train.loop import stable_lr, train
+from numerics.kernels.theory import _geometric_sum, stable_lr
+from numerics.train.members import train
 
 
 def _theory_available():

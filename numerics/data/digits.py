@@ -12,7 +12,9 @@ long tensors of the digit 0–9.
 """
 from __future__ import annotations
 
+import functools
 import gzip
+import hashlib
 import os
 from pathlib import Path
 
@@ -28,6 +30,7 @@ MNIST_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801  # 2051 and 2049: unsigned bytes, 3 and 1 dimensions
+FINGERPRINT_BYTES = 1 << 20  # mnist_fingerprint hashes each file's first and last MiB
 
 
 def _pixel_sequences(pixels: np.ndarray, scale: float) -> torch.Tensor:
@@ -162,3 +165,33 @@ def mnist_sequences(data_dir, permuted: bool = False, seed: int = 0) -> dict:
         inputs = _pixel_sequences(images, 255.0)
         result[split] = (inputs if order is None else inputs[:, order], torch.as_tensor(labels, dtype=torch.long))
     return result
+
+
+def _mnist_files(data_dir) -> tuple[Path, list[Path]]:
+    directory = Path(os.path.expanduser(str(data_dir))).resolve()
+    if not directory.is_dir():
+        raise NumericsError(f"MNIST directory not found: {directory}")
+    return directory, [find_idx_file(directory, name) for pair in MNIST_FILES.values() for name in pair]
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint(stats: tuple) -> str:
+    digest = hashlib.sha256()
+    for path, size, _ in stats:
+        digest.update(f"{Path(path).name}:{size}\n".encode())
+        with open(path, "rb") as handle:
+            digest.update(handle.read(FINGERPRINT_BYTES))
+            if size > FINGERPRINT_BYTES:
+                handle.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
+                digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def mnist_fingerprint(data_dir) -> dict:
+    """{"data_dir": the resolved absolute directory, "fingerprint": SHA-256 over each of the four
+    files' name, size, first and last MiB} — the whole label files, the header and the first and
+    last images of the image files: cheap (≤ 8 MiB read, remembered while sizes and mtimes stay),
+    and different for any other data set or subset. Raises NumericsError when a file is missing."""
+    directory, files = _mnist_files(data_dir)
+    stats = tuple((str(f), s.st_size, (s.st_mtime_ns, s.st_ctime_ns, s.st_ino)) for f in files for s in [f.stat()])
+    return {"data_dir": str(directory), "fingerprint": _fingerprint(stats)}

@@ -15,7 +15,7 @@ import torch
 
 from ..device import resolve_device, resolve_dtype
 from ..errors import NumericsError
-from ..models.linear import FFT_MIN_LAGS, causal_convolution, lagged_inputs
+from .convolution import FFT_MIN_LAGS, causal_convolution, lagged_inputs
 from .teachers import parse_teacher
 
 TASKS = ("seq2one", "seq2seq")

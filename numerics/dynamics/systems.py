@@ -106,7 +106,8 @@ def dysts_system(name: str) -> System:
     try:
         from dysts import flows
     except ImportError:
-        raise NumericsError(f"system {name!r} is not built in and dysts is not installed: pip install dysts") from None
+        raise NumericsError(f"unknown system {name!r}: the built-in ones are {', '.join(BUILTIN)} and data:FILE "
+                            "reads a file; any dysts flow name works with pip install dysts") from None
     cls = getattr(flows, name, None)
     if not isinstance(cls, type) or not callable(getattr(cls, "rhs", None)):
         raise NumericsError(f"unknown system {name!r}: not one of {', '.join(BUILTIN)}, data:FILE or a dysts flow")

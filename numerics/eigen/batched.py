@@ -28,8 +28,9 @@ import torch
 from torch import nn
 
 from ..errors import NumericsError, TrainingDiverged
-from .train import (Run, SequenceClassifier, Tracker, _loss, build_model, check_seed, derived_seed, diverged_result,
-                    torch_threads)
+from ..train.runtime import check_seed, derived_seed, diverged_result, task_loss, torch_threads
+from .model import SequenceClassifier, build_model
+from .train import Run, Tracker
 
 
 class Packed(nn.Module):
@@ -155,7 +156,7 @@ def train_batched(task: str, cell: str, runs: list[tuple[str, int]], *, hidden: 
     with torch_threads(threads):
         models = [build_model(run.data, cell, init, seed, hidden, layers).to(run.device) for init, seed in runs]
         packed = Packed(models).to(run.device)
-        opt = run.optimizer(packed.parameters())
+        opt = run.recipe.make_optimizer(packed.parameters())
         streams = [torch.Generator().manual_seed(derived_seed(seed, 2)) for seed in seeds]
         trackers = [Tracker(run, f"{cell} on {task}") for _ in runs]
         results: list[dict | None] = [None] * len(runs)
@@ -176,7 +177,7 @@ def train_batched(task: str, cell: str, runs: list[tuple[str, int]], *, hidden: 
             """Run k's step on its own network: how it diverges there, or None when it does not."""
             model = packed.unpack(k, models[k])
             model.zero_grad()
-            loss = _loss(run.data, model(inputs[rows], lengths[rows]), targets[rows])
+            loss = task_loss(run.data.loss, model(inputs[rows], lengths[rows]), targets[rows])
             if not torch.isfinite(loss):
                 return TrainingDiverged(trackers[k].what, step, float(loss.detach()), trackers[k].curve)
             loss.backward()
@@ -187,14 +188,14 @@ def train_batched(task: str, cell: str, runs: list[tuple[str, int]], *, hidden: 
 
         track(0)
         inputs, lengths, targets = run.train
-        for step in range(1, run.steps + 1):
+        for step in range(1, run.recipe.steps + 1):
             rows = [torch.randint(len(targets), (run.batch,), generator=g).to(run.device) for g in streams]
             while alive := [k for k in range(len(runs)) if results[k] is None]:
                 # one forward and backward of every live run; a non-finite value leaks through the
                 # zero blocks (0 · inf = NaN), so when one appears each run is retried alone to find
                 # which diverge, those stop, and the step is redone with the others
                 outputs = packed(torch.cat([inputs[r] for r in rows], dim=-1), torch.stack([lengths[r] for r in rows]))
-                total = sum(_loss(run.data, outputs[:, k], targets[rows[k]]) for k in alive)
+                total = sum(task_loss(run.data.loss, outputs[:, k], targets[rows[k]]) for k in alive)
                 opt.zero_grad()
                 if torch.isfinite(total):
                     total.backward()
@@ -214,7 +215,7 @@ def train_batched(task: str, cell: str, runs: list[tuple[str, int]], *, hidden: 
                 factors[k] = 1.0 if clip is None else min(1.0, clip / (float(norms[k]) + 1e-6))
             packed.scale(grads, factors)
             opt.step()
-            if run.tracks(step):
+            if run.recipe.tracks(step):
                 track(step)
     out = []
     for result, tracker, (init, seed) in zip(results, trackers, runs):

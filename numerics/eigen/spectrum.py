@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import style
 from ..errors import NumericsError
 from ..models.initializers import block_eigenvalues, initialize
-from ..pipeline import style
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -79,3 +79,15 @@ def fresh_spectrum(cell: str, init: str, hidden: int, seed: int, **params) -> tu
     module = fresh_module(cell, init, hidden, seed, **params)
     data = spectrum(module)
     return data, spectrum_figure(data, f"{cell.upper()}, init {init}, hidden {hidden}, seed {seed}")
+
+
+def write_fresh_spectrum(cell: str, init: str, hidden: int, seed: int, out, *, force: bool = False,
+                         command: str = "rnnmemory eigen spectrum") -> list:
+    """`rnnmemory eigen spectrum`: `fresh_spectrum` into the result directory OUT (result.json,
+    spectrum.png/pdf); returns the paths written."""
+    from .. import io
+
+    results = io.ResultDir(out, force)
+    data, fig = fresh_spectrum(cell, init, hidden, seed)
+    results.write_result(io.record(command, None, {"cell": cell, "init": init, "hidden": hidden}, "cpu", seed, data))
+    return [results.path / "result.json", *results.save_figure(fig, "spectrum")]

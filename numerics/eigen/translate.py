@@ -36,9 +36,10 @@ from torch import nn
 
 from ..data import multi30k
 from ..device import resolve_device
-from ..errors import NumericsError
+from ..errors import NumericsError, check_int
 from ..models.initializers import initialize
-from .train import check_int, derived_seed, descend, parse_init, torch_threads
+from ..train.runtime import Recipe, check_seed, derived_seed, fit, torch_threads
+from .model import parse_init
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 DEFAULTS = {"hidden": 256, "embed": 128, "steps": 3000, "batch": 64, "lr": 1e-3, "max_len": 40,
@@ -140,15 +141,11 @@ def train_translation(data_dir, cell: str, init: str, seed: int, *, hidden: int 
     """
     if cell not in CELLS:
         raise NumericsError(f"unknown cell {cell!r} for translation (choose {', '.join(CELLS)})")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise NumericsError(f"seed must be an integer ≥ 0, got {seed!r}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise NumericsError(f"steps must be an integer ≥ 0 (0: the untrained baseline), got {steps!r}")
+    check_seed(seed)
     for name, value in (("hidden", hidden), ("embed", embed), ("batch", batch),
                         ("max_len", max_len), ("min_freq", min_freq), ("track_every", track_every)):
         check_int(value, name)
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise NumericsError(f"lr must be a number > 0, got {lr!r}")
+    recipe = Recipe(steps, lr, "adam", "constant", clip, track_every)  # steps = 0: the untrained baseline
     target = resolve_device(device)
 
     english, german = multi30k.read_split(data_dir, "train")
@@ -166,24 +163,27 @@ def train_translation(data_dir, cell: str, init: str, seed: int, *, hidden: int 
 
     with torch_threads(threads):
         model = build_model(cell, init, seed, len(src_vocab), len(tgt_vocab), hidden, embed).to(target)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
         batches = torch.Generator().manual_seed(derived_seed(seed, 2))
         curve = {"step": [], "train_loss": []}
         window = []
-        for step in range(1, steps + 1):
+
+        def objective(step: int) -> torch.Tensor:
             rows = torch.randint(len(src), (batch,), generator=batches).to(target)
             s, t = src[rows], tgt[rows]
             width_s, width_t = int((s != 0).sum(1).max()), int((t != 0).sum(1).max())
             s, t = s[:, :width_s], t[:, :width_t]
             logits = model(s, t[:, :-1])
-            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), t[:, 1:].reshape(-1),
+            return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), t[:, 1:].reshape(-1),
                                                ignore_index=0)
-            descend(model, opt, loss, clip, f"{cell} translation", step, curve)
+
+        def after_step(step: int, loss: torch.Tensor) -> None:  # the mean minibatch loss of each tracked window
             window.append(float(loss.detach()))
-            if step % track_every == 0 or step == steps:
+            if recipe.tracks(step):
                 curve["step"].append(step)
                 curve["train_loss"].append(sum(window) / len(window))
-                window = []
+                window.clear()
+
+        fit(model, recipe, objective, what=f"{cell} translation", curve=curve, after_step=after_step)
         model.eval()
         scores = {split: evaluate_bleu(model, data_dir, split, src_vocab, tgt_vocab, max_len, target)
                   for split in ("val", "test")}

@@ -1,2 +1,3 @@
-"""The papers' figures, one module per experiment, grouped by paper (`linear/` for the implicit
-bias of linear RNNs). The registry (`numerics.pipeline.registry`) lists them."""
+"""The papers' figures, one module per experiment, grouped by paper: `linear/` (implicit bias of
+linear RNNs, F1–F9), `eigen/` (the eigen view and initializer, E1–E3), `plrnn/` (regularized
+piecewise-linear RNNs, P1–P4, R1–R3). `registry` lists them for the pipeline."""

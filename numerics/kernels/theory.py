@@ -22,32 +22,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from derivations.spec import BLOCKS, DEFAULT, DEFAULT_SIGMAS, Spec
+from derivations.spec import BLOCKS, DEFAULT_SIGMAS, Spec
 
 from ..data.problem import Problem
 from ..errors import NumericsError
 from ..models.convolution import ScaledConvolution, symmetric_sqrt
-from ..train.loop import stable_lr
-
-
-def _generated(spec: Spec):
-    """The generated numpy functions of a spec. The default spec's are committed, and importing
-    them directly keeps SymPy out of sweep workers."""
-    if spec == DEFAULT:
-        from derivations.generated import lag_weights_numpy
-
-        return lag_weights_numpy
-    try:
-        from derivations import emit
-    except ImportError as error:
-        raise NumericsError(f"theory predictions need derivations.emit, which is not available ({error})") from None
-    return emit.numpy_module(spec)
+from .generated import generated_module
 
 
 def _theory(function: str, spec: Spec, lags: int, sigmas: dict | None) -> np.ndarray:
     sigmas = {"W": 1.0, **DEFAULT_SIGMAS, **(sigmas or {})}
     with np.errstate(over="ignore", invalid="ignore"):  # σ_W ≫ 1 overflows to inf, which callers refuse
-        values = getattr(_generated(spec), function)(np.arange(lags), *(float(sigmas[b]) for b in BLOCKS))
+        values = getattr(generated_module(spec), function)(np.arange(lags), *(float(sigmas[b]) for b in BLOCKS))
     return np.broadcast_to(np.asarray(values, dtype=float), (lags,)).copy()
 
 
@@ -137,6 +123,34 @@ def kernel_gradient_descent(X: torch.Tensor, y: torch.Tensor, alpha: torch.Tenso
     gains = eps * _geometric_sum(eps * w[None, :], t)  # (steps + 1, lags·n_x)
     moves = apply(P @ (gains[:, :, None] * pulled))  # (steps + 1, lags·n_x, n_y)
     return (start + moves).reshape(steps + 1, lags, n_x, n_y).permute(0, 1, 3, 2)
+
+
+def stable_lr(X: torch.Tensor, grams: list[torch.Tensor], optimizer: str) -> float:
+    """A step that keeps the residual dynamics r ← (1 − η K / N) r stable for every tangent Gram given.
+
+    K = X (G / n_x) Xᵀ over (row, output) pairs, N their number.
+    gd: η = N / λ_max(K), the fastest mode removed in one step (stable up to 2N / λ_max); λ_max is
+        taken from the lag side, (XᵀX ⊗ I_{n_y}) G / n_x, which has the same nonzero eigenvalues.
+    sgd: η = 1 / max_i K_ii, since λ_max(K_B) ≤ tr K_B ≤ N_B max_i K_ii bounds every minibatch.
+    """
+    if optimizer not in ("gd", "sgd"):
+        raise NumericsError(f"lr='auto' is defined for gd and sgd, not {optimizer} (its step does not follow the kernel)")
+    steps = []
+    for gram in grams:
+        lags, n_y, n_x = gram.shape[:3]
+        rows = X.reshape(-1, lags, n_x)
+        if optimizer == "gd":
+            lag_side = torch.einsum("mjc,mJd,Jadkef->jackef", rows, rows, gram / n_x).reshape(gram.shape[:3].numel(), -1)
+            largest = float(torch.linalg.eigvals(lag_side).real.max())
+            if not largest > 0:
+                raise NumericsError("the tangent kernel is zero at these σ's (σ_F or σ_C = 0?): nothing would train")
+            steps.append(rows.shape[0] * n_y / largest)
+        else:
+            largest = float(torch.einsum("mjc,jacJad,mJd->ma", rows, gram / n_x, rows).max())
+            if not largest > 0:
+                raise NumericsError("the tangent kernel is zero at these σ's (σ_F or σ_C = 0?): nothing would train")
+            steps.append(1 / largest)
+    return min(steps)
 
 
 def theory_step(X: torch.Tensor, alpha: torch.Tensor) -> float:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..data.convolution import causal_convolution
 from ..errors import NumericsError
-from .linear import causal_convolution
 
 # A kernel or covariance whose most negative eigenvalue passes this fraction of its largest is not PSD:
 # below it, negative eigenvalues are rounding and are set to 0.

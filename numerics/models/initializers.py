@@ -9,7 +9,7 @@ and is drawn on its own, so each gate's matrix has the family's law (not the sta
     recurrent_blocks(module)  → {(layer, gate): view of that block of weight_hh}
     block_eigenvalues(module) → {(layer, gate): its eigenvalues, numpy complex}
 
-The square families (orthogonal, identity, nprnn, spectral) are drawn by `numerics.models.init`,
+The square families (orthogonal, identity, nprnn, spectral) are drawn by `numerics.models.families`,
 the linear RNN's samplers, so a family means the same matrix law in both networks. Everything is
 drawn on the CPU in float64 from one generator, in the module's parameter order, then copied into
 the parameters (any dtype or device): a seed gives the same module everywhere.
@@ -38,7 +38,7 @@ from derivations.families import MODULI, FamilyError
 from derivations.spec import Spec, SpecError
 
 from ..errors import NumericsError
-from .init import unit_recurrent_matrix
+from .families import unit_recurrent_matrix
 
 GATES = {nn.RNN: ("h",), nn.RNNCell: ("h",), nn.LSTM: ("i", "f", "g", "o"), nn.LSTMCell: ("i", "f", "g", "o"),
          nn.GRU: ("r", "z", "n"), nn.GRUCell: ("r", "z", "n")}

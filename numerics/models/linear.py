@@ -18,8 +18,9 @@ from torch import nn
 
 from derivations.spec import BLOCKS, DEFAULT_SIGMAS, FAN_IN, Spec
 
+from ..data.convolution import causal_convolution
 from ..errors import NumericsError
-from .init import recurrent_tilde
+from .families import recurrent_tilde
 
 # Rough machine constants for the cost model that picks the Krylov block size: seconds per
 # operation launched from Python, memory bandwidth in bytes/s, and the float64 flop/s that thin
@@ -30,20 +31,6 @@ from .init import recurrent_tilde
 MACHINES = {"cpu": (1e-5, 2e10, 1e10), "cuda": (1e-5, 2e12, 5e13)}
 # On the CPU, a stack of matrices runs its Krylov chains in slices of at most this many bytes (~ L2).
 CACHE_BYTES = 2 ** 20
-# Causal convolutions with at least this many lags go through the FFT (measured crossover ≈ 32–64).
-FFT_MIN_LAGS = 64
-
-
-def lagged_inputs(x: torch.Tensor, lags: int) -> torch.Tensor:
-    """X[..., b, k, j, c] = x[..., b, k - j, c] (0 before the sequence starts), shape (..., batch, T, lags, n_x).
-
-    With it a causal convolution is one contraction: ŷ[b, k] = Σ_j L_j x[b, k - j].
-    """
-    padded = nn.functional.pad(x, (0, 0, lags - 1, 0))  # lags-1 zeros before time 0
-    windows = padded.unfold(-2, lags, 1)  # (..., batch, T, n_x, lags), window k ends at time k
-    return windows.flip(-1).transpose(-1, -2)
-
-
 def krylov_block(n: int, count: int, columns: int = 1, members: int = 1, device_type: str = "cpu",
                  itemsize: int = 8, chains: int = 2) -> int:
     """Block size b (a power of 2) for `chains` Krylov chains of `count` vectors of an n×n matrix.
@@ -188,27 +175,6 @@ class _ImpulseResponse(torch.autograd.Function):
         return grad_W, grad_F, grad_C, None, None, None
 
 
-def causal_convolution(L: torch.Tensor, x: torch.Tensor, method: str = "auto") -> torch.Tensor:
-    """ŷ[b, k, a] = Σ_j L[j, a, c] x[b, k - j, c] for an impulse response L (lags, n_y, n_x) and x (batch, T, n_x).
-
-    Leading dimensions of L and x (before lags and batch) are independent problems. method:
-    'direct' contracts the lagged inputs (batch·T·lags·n_x·n_y products, as much memory); 'fft'
-    multiplies the spectra (batch·T log T), with an absolute error per entry of order
-    ε·Σ_j‖L_j‖·max|x| instead of a relative one; 'auto' takes the FFT from `FFT_MIN_LAGS` lags on.
-    """
-    lags, T = min(L.shape[-3], x.shape[-2]), x.shape[-2]  # lags past T never reach an output
-    if method == "auto":
-        method = "fft" if lags >= FFT_MIN_LAGS else "direct"
-    if method == "direct":
-        return torch.einsum("...btjc,...jac->...bta", lagged_inputs(x, L.shape[-3]), L)
-    if method != "fft":
-        raise NumericsError(f"unknown convolution method {method!r} (choose auto, direct or fft)")
-    size = 2 ** math.ceil(math.log2(T + lags - 1))  # no wrap-around into the first T outputs
-    spectrum = torch.einsum("...bfc,...fac->...bfa", torch.fft.rfft(x, size, dim=-2),
-                            torch.fft.rfft(L[..., :lags, :, :], size, dim=-3))
-    return torch.fft.irfft(spectrum, size, dim=-2)[..., :T, :]
-
-
 # A network needs W, its gradient and a few Krylov buffers: about this many n×n float64 matrices.
 MATRICES_PER_NETWORK = 4
 
@@ -232,7 +198,7 @@ class LinearRNN(nn.Module):
     """h_k = W h_{k-1} + F x_{k - input_lag}, ŷ_k = C h_k (+ D x_k), h_{-1} = 0.
 
     Holds the spec's parameters: tilde matrices (iid N(0, 1); W̃ from the spec's initializer family,
-    `models.init`) in the ntk parameterization, whose effective matrices are σ_X X̃ / √fan_in; raw
+    `models.families`) in the ntk parameterization, whose effective matrices are σ_X X̃ / √fan_in; raw
     matrices σ_X X̃ / √fan_in in the standard one. Trained blocks are parameters, frozen blocks buffers. Weights are drawn on the CPU in
     float64 from `seed` and then moved, so a seed gives the same network on every device.
 

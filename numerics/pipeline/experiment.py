@@ -1,4 +1,5 @@
-"""What an experiment is: one figure of a paper, as a module the pipeline can run.
+"""What an experiment is: one figure of a paper, as a module the pipeline can run; and the registry
+that lists them, which the pipeline is handed (it never imports the experiments).
 
 An `Experiment` names its cells (pure functions of JSON inputs, cached and computed anywhere, see
 `cells` and `runner`), turns their results into a numbers dataclass (`analyze`), states claims
@@ -8,15 +9,15 @@ rewritten from result.json alone. Sizes live in one frozen config dataclass per 
 (`scales['quick' | 'full' | 'tiny']`).
 
 A cell's `kind` names the function that computes it; the module that owns a kind lists it in
-`kinds` ({kind: compute(cells, device) -> results}), and experiments that share cells (F1 and F2,
-F4 and F5) simply build the same cell dicts.
+`kinds` ({kind: Kind(compute(cells, device, context) -> results)}), and experiments that share
+cells (F1 and F2, F4 and F5) simply build the same cell dicts.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Callable
-
 
 Lookup = Callable[[dict], dict]  # a cell's inputs → its stored result
 
@@ -44,17 +45,41 @@ def by_width(cell: dict) -> tuple:
 
 
 @dataclasses.dataclass(frozen=True)
-class Kind:
-    """How cells of one kind are computed: compute(cells, device) -> one result per cell, for a chunk
-    of cells that share group(cell) (a batched compute sees cells of one shape)."""
+class Context:
+    """What a cell's computation may use beyond its inputs, never part of its key: a folder where its
+    training run keeps a checkpoint file (None: none; on a cluster it must be reachable from the
+    workers, else they run without one) and whether it reports its steps on stderr."""
 
-    compute: Callable[[list, str], list]
+    checkpoints: str | None = None
+    progress: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """How cells of one kind are computed: compute(cells, device, context) -> one result per cell, for
+    a chunk of cells that share group(cell) (a batched compute sees cells of one shape)."""
+
+    compute: Callable[[list, str, Context | None], list]
     group: Callable[[dict], Any] = by_width
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """One figure: its cells, statistics, claims, plot and description (see the module docstring)."""
+    """One figure of a paper. The contract the pipeline relies on (tests/test_experiment_contract.py):
+
+    - `scales` holds a frozen config dataclass for each of 'quick', 'full' and 'tiny';
+    - `cells(config)` lists JSON-able dicts whose 'kind' is in some experiment's `kinds`. It may be
+      empty: a figure drawn from theory alone computes in `analyze`, which must then be quick
+      (it runs whenever the figure is drawn, and its result is not cached);
+    - `analyze(config, lookup)` returns an instance of the dataclass `numbers`, whose fields are
+      JSON-able: result.json stores them and `plot` and `describe` read them back from there;
+    - `claims(config, numbers)` returns `Claim`s (possibly none), each with its tolerance and source;
+    - `plot(config, numbers)` returns a matplotlib figure in `numerics.style`;
+    - `describe(numbers)` returns the report's paragraph: what the reader should see, in numbers.
+    Optional: `kinds` (cell kinds this module computes), `sources` (paragraphs on the data used),
+    `table` (numbers → the text a command prints and writes to table.txt) and `files` ((config,
+    lookup) → {file name: bytes} written beside the figure by a command, e.g. trajectories).
+    """
 
     name: str
     title: str
@@ -68,11 +93,60 @@ class Experiment:
     describe: Callable[[Any], str]
     kinds: dict = dataclasses.field(default_factory=dict)
     sources: Callable[[Any], list] | None = None  # numbers → paragraphs on the data and where it comes from
+    table: Callable[[Any], str] | None = None
+    files: Callable[[Any, Lookup], dict] | None = None
 
     def config(self, scale: str):
         if scale not in self.scales:
             raise KeyError(f"{self.name} has no {scale!r} scale")
         return self.scales[scale]
+
+
+@dataclasses.dataclass(frozen=True)
+class Paper:
+    """A paper of the report: its title, and the spec and σ's of its theory, recorded in each of its
+    figures' result.json (None for papers without a linear-RNN spec)."""
+
+    title: str
+    spec: Any = None
+    sigmas: dict | None = None
+
+
+class Registry:
+    """Every experiment in report order, the papers they belong to and the cell kinds they compute.
+    It is assembled where the paper packages are known (`numerics.experiments.registry`) and handed
+    to the pipeline, which never imports the experiments."""
+
+    def __init__(self, experiments: list[Experiment], papers: dict[str, Paper]):
+        self.experiments = {e.name: e for e in experiments}
+        self.papers = dict(papers)
+        self.kinds: dict[str, Kind] = {}
+        for experiment in experiments:
+            if experiment.paper not in self.papers:
+                raise ValueError(f"{experiment.name} names an unknown paper {experiment.paper!r}")
+            for name, kind in experiment.kinds.items():
+                if self.kinds.setdefault(name, kind) != kind:
+                    raise ValueError(f"cell kind {name!r} is defined twice")
+
+    def experiment(self, name: str) -> Experiment:
+        if name not in self.experiments:
+            from ..errors import NumericsError
+
+            raise NumericsError(f"unknown figure {name!r} (choose {', '.join(self.experiments)})")
+        return self.experiments[name]
+
+    def compute(self) -> Callable[[list, str, Context | None], list]:
+        """The function the runner hands its workers: a chunk of cells of one kind → their results
+        (it carries the kinds alone, not the experiments)."""
+        return functools.partial(compute_cells, dict(self.kinds))
+
+    def group(self, cell: dict):
+        """Cells that one compute call may take together (a batched ensemble takes cells of one shape)."""
+        return self.kinds[cell["kind"]].group(cell)
+
+
+def compute_cells(kinds: dict, cells: list, device: str, context: Context | None = None) -> list:
+    return kinds[cells[0]["kind"]].compute(cells, device, context)
 
 
 def config_dict(config) -> dict:

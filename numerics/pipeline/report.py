@@ -15,8 +15,7 @@ import re
 from pathlib import Path
 
 from ..io import read_result, write_atomic
-from .experiment import fmt
-from .registry import EXPERIMENTS, PAPERS
+from .experiment import Registry, fmt
 
 CSS = """
 body { font: 15px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1a1a1a;
@@ -119,11 +118,12 @@ def to_html(blocks: list, root: Path, title: str) -> str:
 
 # --------------------------------------------------------------------------------- report
 
-def blocks(root: Path) -> list:
+def blocks(registry: Registry, root: Path) -> list:
     """The report's content, from the result files under `root`."""
     top = read_result(root)
     derivation = read_result(root / "derivation")
-    figures = {name: read_result(root / name) for name in EXPERIMENTS if (root / name / "result.json").exists()}
+    figures = {name: read_result(root / name) for name in registry.experiments
+               if (root / name / "result.json").exists()}
     claims = [(name, c) for name, rec in [("derivation", derivation)] + list(figures.items()) for c in rec["claims"]]
     passed = sum(c["passed"] for _, c in claims)
     env, scale = top["environment"], json.loads((root / "scale.json").read_text())
@@ -155,12 +155,12 @@ def blocks(root: Path) -> list:
             + ". Source: derivation/result.json."),
     ]
     sources = []
-    for paper, title in PAPERS.items():
-        shown = [(name, rec) for name, rec in figures.items() if EXPERIMENTS[name].paper == paper]
-        if shown and len(PAPERS) > 1:
-            out.append(("h", 2, title))
+    for paper, about in registry.papers.items():
+        shown = [(name, rec) for name, rec in figures.items() if registry.experiments[name].paper == paper]
+        if shown and len(registry.papers) > 1:
+            out.append(("h", 2, about.title))
         for name, rec in shown:
-            exp = EXPERIMENTS[name]
+            exp = registry.experiments[name]
             numbers = exp.numbers(**rec["numbers"])
             out += [("h", 2, f"{name}. {rec['title']}"),
                     ("figure", f"{name}/{name}.png", f"{name}. {rec['title']}. Vector version: {name}/{name}.pdf."),
@@ -184,10 +184,10 @@ def _spec_text(spec: dict) -> str:
             f"{'on' if spec['feedthrough'] else 'off'}, trained {','.join(spec['trained'])}")
 
 
-def write_report(root: str | Path) -> list[Path]:
+def write_report(registry: Registry, root: str | Path) -> list[Path]:
     """Write root/report.md and root/report.html; returns their paths."""
     root = Path(root)
-    content = blocks(root)
+    content = blocks(registry, root)
     md, page = root / "report.md", root / "report.html"
     write_atomic(md, markdown(content))
     write_atomic(page, to_html(content, root, "rnnmemory reproduction report"))

@@ -1,5 +1,8 @@
 """The main job: derivation → emission → every cell → every figure → result.json and the report.
 
+Every function takes the `Registry` of experiments it runs (`numerics.experiments.registry.REGISTRY`
+for the papers' figures), so the pipeline knows no experiment by name.
+
 Every cell is cached under OUT/cells (see `cells`), so a rerun on the same directory computes only
 what is missing: an interrupted run resumes, and `rnnmemory figure NAME` computes only the cells of
 its figure. Cells run in-process (jobs = 1), on an embedded Dask LocalCluster (jobs > 1) or on an
@@ -19,27 +22,27 @@ from derivations.spec import DEFAULT, DEFAULT_SIGMAS
 from ..errors import NumericsError
 from ..io import ResultDir, record, to_json, write_atomic
 from .cells import CellCache, cell_key
-from .experiment import Claim, config_dict
-from .registry import EXPERIMENTS, cell_group, compute_cells, experiment
+from .experiment import Claim, Context, Registry, config_dict
 from .report import write_report
 from .runner import run_cells
 
 SCALES = ("quick", "full", "tiny")  # tiny: seconds, every code path, numbers without meaning (tests, smoke runs)
 
 
-def configs(scale: str, names=None) -> dict:
+def configs(registry: Registry, scale: str, names=None) -> dict:
     if scale not in SCALES:
         raise NumericsError(f"unknown scale {scale!r} (choose {', '.join(SCALES)})")
-    return {name: experiment(name).config(scale) for name in (names or EXPERIMENTS)}
+    return {name: registry.experiment(name).config(scale) for name in (names or registry.experiments)}
 
 
-def all_cells(scale: str, names=None) -> list:
-    return [c for name, config in configs(scale, names).items() for c in experiment(name).cells(config)]
+def all_cells(registry: Registry, scale: str, names=None) -> list:
+    return [c for name, config in configs(registry, scale, names).items()
+            for c in registry.experiment(name).cells(config)]
 
 
-def count_cells(scale: str, names=None) -> int:
+def count_cells(registry: Registry, scale: str, names=None) -> int:
     """Distinct cells the named figures need (figures share some)."""
-    return len({cell_key(c) for c in all_cells(scale, names)})
+    return len({cell_key(c) for c in all_cells(registry, scale, names)})
 
 
 def load_scale(out: str | Path) -> str | None:
@@ -48,7 +51,7 @@ def load_scale(out: str | Path) -> str | None:
     return json.loads(path.read_text())["name"] if path.exists() else None
 
 
-def keep_scale(out: str | Path, scale: str) -> None:
+def keep_scale(registry: Registry, out: str | Path, scale: str) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NumericsError(f"output path {out} is a file, not a directory")
@@ -57,21 +60,27 @@ def keep_scale(out: str | Path, scale: str) -> None:
         raise NumericsError(f"{out} holds a {recorded} run; use another --out for {scale}")
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "scale.json", to_json({"name": scale, "configs": {
-        name: config_dict(config) for name, config in configs(scale).items()}}))
+        name: config_dict(config) for name, config in configs(registry, scale).items()}}))
 
 
-def compute(scale: str, out: str | Path, names=None, *, device: str = "cpu", jobs: int = 1,
-            scheduler: str | None = None, progress: Callable[[int], None] | None = None) -> CellCache:
+def compute(registry: Registry, scale: str, out: str | Path, names=None, *, device: str = "cpu", jobs: int = 1,
+            scheduler: str | None = None, progress: Callable[[int], None] | None = None,
+            context: Context | None = None) -> CellCache:
     """Compute (or reuse) every cell the named figures need."""
     cache = CellCache(out)
-    run_cells(all_cells(scale, names), compute_cells, cache, device=device, jobs=jobs, scheduler=scheduler,
-              group=cell_group, group_size=64 if str(device).startswith("cuda") else 16, progress=progress)
+    run_cells(all_cells(registry, scale, names), registry.compute(), cache, device=device, jobs=jobs,
+              scheduler=scheduler, group=registry.group, group_size=_group_size(device), progress=progress,
+              context=context)
     return cache
 
 
-def draw(name: str, scale: str, out: str | Path, device: str = "cpu") -> Path:
+def _group_size(device: str) -> int:
+    return 64 if str(device).startswith("cuda") else 16
+
+
+def draw(registry: Registry, name: str, scale: str, out: str | Path, device: str = "cpu") -> Path:
     """Analyze one figure's cached cells, plot it into OUT/NAME/ (PNG, PDF) and write its result.json."""
-    exp = experiment(name)
+    exp = registry.experiment(name)
     config = exp.config(scale)
     cache = CellCache(out)
     todo = exp.cells(config)
@@ -81,18 +90,19 @@ def draw(name: str, scale: str, out: str | Path, device: str = "cpu") -> Path:
         raise NumericsError(f"{name} needs {missing} cells that are not computed yet")
     found = {key: r["result"] for key, r in records.items()}
     results = ResultDir(Path(out) / name, force=True)  # derived from the cells; redrawn freely
-    write_figure(exp, config, found, results, f"figure {name}", {"scale": scale}, device)
+    write_figure(registry, exp, config, found, results, f"figure {name}", {"scale": scale}, device)
     return results.path
 
 
-def write_figure(exp, config, found: dict, results: ResultDir, command: str, inputs: dict, device: str,
-                 stem: str | None = None, extra: dict | None = None) -> dict:
+def write_figure(registry: Registry, exp, config, found: dict, results: ResultDir, command: str, inputs: dict,
+                 device: str, stem: str | None = None, extra: dict | None = None) -> dict:
     """Analyze an experiment's results (cell key → result), save its plot and its result.json; returns the record."""
     numbers = exp.analyze(config, lambda cell: found[cell_key(cell)])
     claims = [c.to_dict() if isinstance(c, Claim) else c for c in exp.claims(config, numbers)]
     results.save_figure(exp.plot(config, numbers), stem or exp.name)
-    rec = record(command, DEFAULT if exp.paper == "linear" else None,
-                 {**inputs, "config": config_dict(config), **({"sigmas": DEFAULT_SIGMAS} if exp.paper == "linear" else {})},
+    paper = registry.papers[exp.paper]
+    rec = record(command, paper.spec, {**inputs, "config": config_dict(config),
+                                       **({"sigmas": paper.sigmas} if paper.sigmas is not None else {})},
                  device, 0, {"figure": exp.name, "title": exp.title, "paper": exp.paper,
                              "numbers": dataclasses.asdict(numbers), "claims": claims,
                              "cells": sorted(f"{key}.json" for key in found), **(extra or {})})
@@ -100,41 +110,52 @@ def write_figure(exp, config, found: dict, results: ResultDir, command: str, inp
     return rec
 
 
-def run_config(name: str, config, out: str | Path, *, command: str, stem: str | None = None, device: str = "cpu",
-               jobs: int = 1, scheduler: str | None = None, progress: Callable[[int], None] | None = None) -> dict:
+def run_config(registry: Registry, name: str, config, out: str | Path, *, command: str, stem: str | None = None,
+               device: str = "cpu", jobs: int = 1, scheduler: str | None = None,
+               progress: Callable[[int], None] | None = None, context: Context | None = None) -> dict:
     """One experiment at a config of the caller's (a command's own sizes, not a named scale): its cells
-    computed or reused in OUT/cells, then its figure and result.json in OUT. Returns the record,
-    with the cell counts and the wall time."""
-    exp = experiment(name)
+    computed or reused in OUT/cells, then its figure and result.json in OUT, its `table` in
+    OUT/table.txt and its `files`. Returns the record, with the cell counts, the wall time, the
+    table's text and the files written."""
+    exp = registry.experiment(name)
     start = time.perf_counter()
     cache = CellCache(out)
     todo = exp.cells(config)
     reused = sum(cache.load(c) is not None for c in todo)
-    records = run_cells(todo, compute_cells, cache, device=device, jobs=jobs, scheduler=scheduler, group=cell_group,
-                        group_size=64 if str(device).startswith("cuda") else 16, progress=progress)
+    records = run_cells(todo, registry.compute(), cache, device=device, jobs=jobs, scheduler=scheduler,
+                        group=registry.group, group_size=_group_size(device), progress=progress, context=context)
     found = {cell_key(c): r["result"] for c, r in zip(todo, records)}
     counts = {"total": len(todo), "computed": len(todo) - reused, "reused": reused, "folder": "cells"}
-    return write_figure(exp, config, found, ResultDir(out, force=True), command, {}, device, stem,
-                        {"counts": counts, "jobs": jobs, "scheduler": scheduler,
-                         "wall_seconds": time.perf_counter() - start})
+    stem = stem or exp.name
+    rec = write_figure(registry, exp, config, found, ResultDir(out, force=True), command, {}, device, stem,
+                       {"counts": counts, "jobs": jobs, "scheduler": scheduler,
+                        "wall_seconds": time.perf_counter() - start})
+    written = [Path(out) / "result.json"]
+    for file, data in (exp.files(config, lambda cell: found[cell_key(cell)]) if exp.files else {}).items():
+        write_atomic(Path(out) / file, data)
+        written.append(Path(out) / file)
+    written += [Path(out) / f"{stem}.png", Path(out) / f"{stem}.pdf"]
+    text = exp.table(exp.numbers(**rec["numbers"])) if exp.table else None
+    if text is not None:
+        write_atomic(Path(out) / "table.txt", text + "\n")
+        written.append(Path(out) / "table.txt")
+    return {**rec, "table": text, "written": [str(p) for p in written]}
 
 
-def make_figure(name: str, scale: str, out: str | Path, *, device: str = "cpu", jobs: int = 1,
+def make_figure(registry: Registry, name: str, scale: str, out: str | Path, *, device: str = "cpu", jobs: int = 1,
                 scheduler: str | None = None, progress: Callable[[int], None] | None = None) -> Path:
     """One figure alone: compute the cells it lacks (reusing the rest), then draw it."""
-    experiment(name)
-    keep_scale(out, scale)
-    compute(scale, out, [name], device=device, jobs=jobs, scheduler=scheduler, progress=progress)
-    return draw(name, scale, out, device)
+    registry.experiment(name)
+    keep_scale(registry, out, scale)
+    compute(registry, scale, out, [name], device=device, jobs=jobs, scheduler=scheduler, progress=progress)
+    return draw(registry, name, scale, out, device)
 
 
 def derivation_step(out: str | Path) -> Path:
-    """Derive α_j for the spec, emit its numpy and torch code into OUT/derivation/generated, and
-    record whether that code is the code committed in derivations/generated (freshness)."""
-    import derivations
-    from derivations import derive
-    from derivations import describe
-    from derivations.emit import render
+    """Derive α_j for the default spec, emit every committed module (the lag weights' numpy and torch,
+    the PLRNN's numpy) into OUT/derivation/generated, and record whether each equals the module
+    committed in derivations/generated that the numbers use (freshness)."""
+    from derivations import derive, describe, emit
 
     results = ResultDir(Path(out) / "derivation", force=True)
     derivation = derive(DEFAULT)
@@ -142,41 +163,38 @@ def derivation_step(out: str | Path) -> Path:
     data.pop("_props")
     folder = results.path / "generated"
     folder.mkdir(exist_ok=True)
-    committed = Path(derivations.__file__).parent / "generated"
     fresh = {}
-    for target in ("numpy", "torch"):
-        for name, text in render(DEFAULT, target, derivation).items():
-            write_atomic(folder / name, text)
-            fresh[name] = (committed / name).exists() and (committed / name).read_text() == text
+    for name, text in emit.committed().items():
+        write_atomic(folder / name, text)
+        fresh[name] = (emit.GENERATED / name).exists() and (emit.GENERATED / name).read_text() == text
     point = {"sigma_W": 0.8, **{f"sigma_{b}": v for b, v in DEFAULT_SIGMAS.items()}}
-    claims = [Claim("generated_code_is_fresh", "the numpy and torch code emitted now equals the committed "
-                    "derivations/generated modules that every theory value in this report uses",
-                    sum(fresh.values()), f"{len(fresh)} of {len(fresh)} files", all(fresh.values()),
-                    "derivation/result.json: fresh").to_dict()]
+    claims = [Claim("generated_code_is_fresh", "the code emitted now equals the committed derivations/generated "
+                    "modules that every theory value in this report uses", sum(fresh.values()),
+                    f"{len(fresh)} of {len(fresh)} files", all(fresh.values()), "derivation/result.json: fresh").to_dict()]
     results.write_result(record("derive", DEFAULT, {"sigmas": DEFAULT_SIGMAS}, "cpu", 0,
                                 {"derivation": data, "values_at_sigma_w_0.8": describe.evaluate(derivation, point, range(6)),
                                  "fresh": fresh, "claims": claims}))
     return results.path
 
 
-def reproduce(out: str | Path, scale: str = "quick", *, device: str = "cpu", jobs: int = 1,
+def reproduce(registry: Registry, out: str | Path, scale: str = "quick", *, device: str = "cpu", jobs: int = 1,
               scheduler: str | None = None, progress: Callable[[int], None] | None = None,
               command: str | None = None) -> dict:
     """Everything, into OUT: the derivation, every cell, every figure, result.json, report.md and report.html."""
     start = time.perf_counter()
     out = Path(out)
-    keep_scale(out, scale)
+    keep_scale(registry, out, scale)
     derivation_step(out)
     cache = CellCache(out)
-    unique = {cell_key(c): c for c in all_cells(scale)}
+    unique = {cell_key(c): c for c in all_cells(registry, scale)}
     reused = sum(1 for c in unique.values() if cache.load(c) is not None)
-    compute(scale, out, device=device, jobs=jobs, scheduler=scheduler, progress=progress)
-    for name in EXPERIMENTS:
-        draw(name, scale, out, device)
+    compute(registry, scale, out, device=device, jobs=jobs, scheduler=scheduler, progress=progress)
+    for name in registry.experiments:
+        draw(registry, name, scale, out, device)
     summary = {"scale": scale, "device": device, "jobs": jobs, "scheduler": scheduler, "command": command,
                "cells": {"total": len(unique), "computed": len(unique) - reused, "reused": reused, "folder": "cells"},
-               "figures": list(EXPERIMENTS), "wall_seconds": time.perf_counter() - start}
+               "figures": list(registry.experiments), "wall_seconds": time.perf_counter() - start}
     ResultDir(out, force=True).write_result(record("reproduce", DEFAULT, {"scale": scale}, device, 0, summary))
-    paths = write_report(out)
+    paths = write_report(registry, out)
     summary["wall_seconds"] = time.perf_counter() - start
     return {**summary, "report": [str(p) for p in paths]}

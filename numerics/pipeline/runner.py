@@ -28,9 +28,9 @@ from typing import Callable, Iterable
 from ..errors import NumericsError
 from .cells import CellCache, cell_key
 
-# compute(cells, device) -> one JSON-able result per cell, in order. It must be a module-level
-# function so that worker processes can import it.
-Compute = Callable[[list, str], list]
+# compute(cells, device, context) -> one JSON-able result per cell, in order. Worker processes unpickle
+# it, so it must be a module-level function or a partial of one (`Registry.compute`).
+Compute = Callable[[list, str, object], list]
 
 _ENVIRONMENTS: dict[str, dict] = {}  # per worker process: git and versions are asked once
 
@@ -54,32 +54,35 @@ def _chunks(cells: list, group: Callable[[dict], object], size: int) -> list[lis
     return [members[i:i + size] for members in groups.values() for i in range(0, len(members), size)]
 
 
-def _timed(compute: Compute, chunk: list, device: str) -> tuple[list, float]:
+def _timed(compute: Compute, chunk: list, device: str, context) -> tuple[list, float]:
     start = time.perf_counter()
-    results = compute(chunk, device)
+    results = compute(chunk, device, context)
     if len(results) != len(chunk):
-        raise NumericsError(f"{compute.__name__} returned {len(results)} results for {len(chunk)} cells")
+        raise NumericsError(f"the computation of {chunk[0]['kind']} cells returned {len(results)} results for "
+                            f"{len(chunk)} cells")
     return results, time.perf_counter() - start
 
 
-def _timed_chunk(compute: Compute, chunk: list, device: str) -> tuple[list, float, dict]:
+def _timed_chunk(compute: Compute, chunk: list, device: str, context) -> tuple[list, float, dict]:
     """One Dask task: a chunk's results, its seconds and the worker's environment."""
     import torch
 
     torch.set_num_threads(1)  # one thread per worker process: the processes share the cores
-    return (*_timed(compute, chunk, device), _environment(device, cached=True))
+    return (*_timed(compute, chunk, device, context), _environment(device, cached=True))
 
 
 def run_cells(cells: Iterable[dict], compute: Compute, cache: CellCache, *, device: str = "cpu", jobs: int = 1,
               scheduler: str | None = None, group: Callable[[dict], object] | None = None, group_size: int = 8,
-              progress: Callable[[int], None] | None = None, connect_timeout: str = "10s") -> list[dict]:
+              progress: Callable[[int], None] | None = None, connect_timeout: str = "10s",
+              context=None) -> list[dict]:
     """The stored records of `cells` (in order), computing only the missing ones.
 
     Missing cells are split into chunks of at most `group_size` cells sharing `group(cell)` (by
     default their kind); every chunk's cells are written to disk as soon as the chunk returns.
     jobs > 1 runs the chunks on that many local worker processes; `scheduler` (an address such as
     tcp://127.0.0.1:8786) runs them on that Dask cluster instead. progress(k) is called after
-    every k finished cells, cached ones first.
+    every k finished cells, cached ones first. `context` (`experiment.Context`: checkpoint folder,
+    progress on stderr) goes to every compute call, never into a cell's key.
     """
     cells = list(cells)
     unique = {cell_key(c): c for c in cells}
@@ -104,13 +107,13 @@ def run_cells(cells: Iterable[dict], compute: Compute, cache: CellCache, *, devi
         if scheduler is None and (jobs <= 1 or len(chunks) == 1):
             env = _environment(device)
             for chunk in chunks:
-                finish(chunk, *_timed(compute, chunk, device), env)
+                finish(chunk, *_timed(compute, chunk, device, context), env)
         else:
-            _run_on_dask(chunks, compute, device, jobs, scheduler, connect_timeout, finish)
+            _run_on_dask(chunks, compute, device, jobs, scheduler, connect_timeout, finish, context)
     return [records[cell_key(c)] for c in cells]
 
 
-def _run_on_dask(chunks, compute, device, jobs, scheduler, connect_timeout, finish) -> None:
+def _run_on_dask(chunks, compute, device, jobs, scheduler, connect_timeout, finish, context) -> None:
     import logging
 
     import dask
@@ -140,7 +143,7 @@ def _run_on_dask(chunks, compute, device, jobs, scheduler, connect_timeout, fini
             client = distributed.Client(cluster, set_as_default=False)
         stack.callback(_quietly, client.close)  # runs before cluster.close: callbacks unwind last-in first-out
         run = uuid.uuid4().hex[:12]  # keys unique on a shared scheduler, readable in its dashboard
-        futures = {client.submit(_timed_chunk, compute, chunk, device, pure=False,
+        futures = {client.submit(_timed_chunk, compute, chunk, device, context, pure=False,
                                  key=f"rnnmemory-cells-{run}-{i}"): chunk for i, chunk in enumerate(chunks)}
         try:
             for future in distributed.as_completed(futures, loop=client.loop):

@@ -52,16 +52,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..errors import NumericsError
+from ..errors import NumericsError, check_choice, check_int, check_number
 from ..models.initializers import initialize
+from .names import MODELS, PLRNN_MODELS
 from .recurrence import plrnn_states
 
-MODELS = ("rplrnn", "plrnn", "iplrnn", "rnn", "irnn", "nprnn", "ornn", "lstm")
-PLRNN_MODELS = ("rplrnn", "plrnn", "iplrnn")
 BASELINE_INITS = {"irnn": "identity", "nprnn": "nprnn", "ornn": "orthogonal"}
 REDUCTIONS = ("mean", "sum")
 READOUTS = ("last", "every")
@@ -71,20 +69,6 @@ UNIT_ENDS = ("first", "last")  # where the regularized and attractor units sit
 def C_SCALE(M: int) -> float:
     """The input matrix's extra factor in the public code: √2 · exp(1.2 / max(M, 6) − 2.4) (≈ 0.13 at M = 40)."""
     return math.sqrt(2) * math.exp(1.2 / max(M, 6) - 2.4)
-
-
-def _number(value, what: str, low: float = 0.0, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not (math.isfinite(value) and low <= value <= high):
-        bounds = f"in [{low:g}, {high:g}]" if math.isfinite(high) else f"≥ {low:g}"
-        raise NumericsError(f"{what} must be a finite number {bounds}, got {value!r}")
-    return float(value)
-
-
-def _count(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise NumericsError(f"{what} must be an integer ≥ 1, got {value!r}")
-    return int(value)
 
 
 def end_units(hidden: int, count: int, at: str = "first") -> slice:
@@ -97,14 +81,20 @@ def regularized_units(hidden: int, p: float) -> int:
     return math.floor(round(hidden * p, 9))
 
 
-def _generator(seed, generator) -> torch.Generator:
+def model_generator(seed, generator) -> torch.Generator:
+    """The generator a model draws from: exactly one of a seed and a generator, so the draw is reproducible."""
     if (seed is None) == (generator is None):
         raise NumericsError("a model needs exactly one of seed= and generator=, so the draw is reproducible")
     return generator if generator is not None else torch.Generator().manual_seed(int(seed))
 
 
-def _uniform(shape, bound: float, generator: torch.Generator) -> torch.Tensor:
-    return (2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1) * bound
+def torch_default_law(params, hidden: int, generator: torch.Generator) -> None:
+    """Every parameter U(±1/√hidden), drawn from `generator` in order: torch's own law for RNN, LSTM and
+    GRU weights and biases, and nn.Linear's for a head whose fan-in is `hidden`."""
+    bound = 1 / math.sqrt(hidden)
+    with torch.no_grad():
+        for param in params:
+            param.copy_((2 * torch.rand(param.shape, generator=generator, dtype=torch.float64) - 1) * bound)
 
 
 class PLRNN(nn.Module):
@@ -121,9 +111,9 @@ class PLRNN(nn.Module):
                  tau_w: float = 0.0, attractors: int | None = None, reduction: str = "mean",
                  readout: str = "last", regularized_at: str = "first"):
         super().__init__()
-        K, M, outputs = _count(input_size, "input_size"), _count(hidden, "hidden"), _count(outputs, "outputs")
-        p = _number(p, "p", 0.0, 1.0)
-        self.tau_a, self.tau_w = _number(tau_a, "tau_a"), _number(tau_w, "tau_w")
+        K, M, outputs = check_int(input_size, "input_size"), check_int(hidden, "hidden"), check_int(outputs, "outputs")
+        p = check_number(p, "p", 0.0, 1.0)
+        self.tau_a, self.tau_w = check_number(tau_a, "tau_a"), check_number(tau_w, "tau_w")
         if reduction not in REDUCTIONS:
             raise NumericsError(f"unknown reduction {reduction!r} (choose {', '.join(REDUCTIONS)})")
         if readout not in READOUTS:
@@ -136,7 +126,7 @@ class PLRNN(nn.Module):
         self.attractors = self.regularized if attractors is None else int(attractors)
         if not 0 <= self.attractors <= M:
             raise NumericsError(f"attractors must be between 0 and hidden = {M}, got {attractors!r}")
-        g = _generator(seed, generator)
+        g = model_generator(seed, generator)
         n = self.attractors
         # the public code's law (module docstring): A + W jointly N(0, 1/M), shrunk by 1/(1 + √M)
         # until its spectral radius is ≤ 1; a small C; B, h ~ N(0, 1/M); z₀ ~ U[0, 1)
@@ -222,31 +212,18 @@ class TorchRNN(nn.Module):
         return self.head.bias.new_zeros(())
 
 
-def _torch_default_law(model: TorchRNN, generator: torch.Generator) -> None:
-    """Every parameter U(±1/√hidden): torch's own law for RNN/LSTM weights and biases and, for the
-    head (fan-in = hidden), nn.Linear's; drawn from `generator` in parameter order."""
-    bound = 1 / math.sqrt(model.rnn.hidden_size)
-    with torch.no_grad():
-        for param in (*model.rnn.parameters(), model.head.weight, model.head.bias):
-            param.copy_(_uniform(param.shape, bound, generator))
-
-
 def build_model(name: str, input_size: int, hidden: int, outputs: int, seed: int, *, p: float = 0.5,
                 tau_a: float = 5.0, tau_w: float = 5.0, reduction: str = "mean", readout: str = "last") -> nn.Module:
     """The network `name` (one of `MODELS`, module docstring) before training, drawn from
     torch.Generator().manual_seed(seed) alone. p, tau_a, tau_w and reduction are the rplrnn's
     (checked for every model, used by rplrnn only); readout 'every' needs a PLRNN model.
     Every model has forward(inputs (N, T, K)), states(inputs) and regularizer()."""
-    if name not in MODELS:
-        raise NumericsError(f"unknown model {name!r} (choose {', '.join(MODELS)})")
-    p, tau_a, tau_w = _number(p, "p", 0.0, 1.0), _number(tau_a, "tau_a"), _number(tau_w, "tau_w")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise NumericsError(f"seed must be an integer ≥ 0, got {seed!r}")
-    if reduction not in REDUCTIONS:
-        raise NumericsError(f"unknown reduction {reduction!r} (choose {', '.join(REDUCTIONS)})")
-    if readout not in READOUTS:
-        raise NumericsError(f"unknown readout {readout!r} (choose {', '.join(READOUTS)})")
-    input_size, hidden, outputs = (_count(v, w) for v, w in ((input_size, "input_size"), (hidden, "hidden"),
+    check_choice(name, "model", MODELS)
+    p, tau_a, tau_w = check_number(p, "p", 0.0, 1.0), check_number(tau_a, "tau_a"), check_number(tau_w, "tau_w")
+    check_int(seed, "seed", 0)
+    check_choice(reduction, "reduction", REDUCTIONS)
+    check_choice(readout, "readout", READOUTS)
+    input_size, hidden, outputs = (check_int(v, w) for v, w in ((input_size, "input_size"), (hidden, "hidden"),
                                                               (outputs, "outputs")))
     generator = torch.Generator().manual_seed(int(seed))
     if name in PLRNN_MODELS:
@@ -257,7 +234,7 @@ def build_model(name: str, input_size: int, hidden: int, outputs: int, seed: int
         raise NumericsError(f"readout {readout!r} needs a PLRNN model; {name} reads h_T only")
     with torch.random.fork_rng(devices=[]):  # torch's constructors draw from the global generator
         model = TorchRNN("lstm" if name == "lstm" else "relu", input_size, hidden, outputs)
-    _torch_default_law(model, generator)
+    torch_default_law((*model.rnn.parameters(), model.head.weight, model.head.bias), hidden, generator)
     if name in BASELINE_INITS:
         initialize(model.rnn, BASELINE_INITS[name], generator=generator, input_init="keep")
     if name == "ornn":

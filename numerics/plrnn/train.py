@@ -44,38 +44,31 @@ a baseline's visited hidden states likewise.
 from __future__ import annotations
 
 import math
-import platform
 import time
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..data.digits import digits_sequences
-from ..data.long_range import (
-    TOLERANCE,
-    fraction_correct,
-    marker_problem,
-    mnist_normalized,
-)
+from ..data.digits import digits_sequences, mnist_fingerprint
+from ..data.long_range import TOLERANCE, fraction_correct, marker_problem, mnist_normalized
 from ..device import resolve_device
-from ..eigen.train import check_int, derived_seed, descend, mnist_fingerprint, torch_threads
-from ..errors import NumericsError, TrainingDiverged
-from .model import MODELS, PLRNN, build_model
+from ..errors import NumericsError, TrainingDiverged, check_choice, check_int
+from ..train.runtime import (
+    Recipe,
+    Selection,
+    check_seed,
+    derived_seed,
+    fit,
+    in_chunks,
+    task_loss,
+    task_metric,
+    torch_threads,
+    versions,
+)
+from .model import PLRNN, build_model
+from .names import DEFAULTS, LENGTHS, MARKER_TASKS, MODELS, TASKS
 
-TASKS = ("addition", "multiplication", "digits", "mnist")
-MARKER_TASKS = ("addition", "multiplication")
-LENGTHS = {"digits": 64, "mnist": 784}  # fixed sequence lengths of the image tasks
-DEFAULTS = {
-    "addition": {"steps": 2000, "batch": 500, "track_every": 100,
-                 "train_size": 10_000, "val_size": 1_000, "test_size": 1_000},
-    "multiplication": {"steps": 2000, "batch": 500, "track_every": 100,
-                       "train_size": 10_000, "val_size": 1_000, "test_size": 1_000},
-    "digits": {"steps": 1500, "batch": 100, "track_every": 100},
-    "mnist": {"steps": 3000, "batch": 500, "track_every": 250, "val_size": 5_000},
-}
-SCHEDULES = ("constant", "cosine")  # the public code: constant; cosine: lr·(1 + cos(π step/steps))/2
-EVAL_CHUNK = 2048  # sequences per forward pass when a split is scored
 PROBE = 2048  # training sequences on which the curve's training loss is measured
 STATE_SEQUENCES, STATE_COUNT = 64, 300
 
@@ -129,20 +122,12 @@ def load_long_range(task: str, T: int | None, *, data_seed: int = 0, train_size:
     return splits
 
 
-def _loss(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    if task in MARKER_TASKS:
-        return nn.functional.mse_loss(outputs, targets)
-    return nn.functional.cross_entropy(outputs, targets)
+def _fraction_correct(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    return fraction_correct(outputs, targets)
 
 
-def _metric(task: str, outputs: torch.Tensor, targets: torch.Tensor) -> float:
-    if task in MARKER_TASKS:
-        return fraction_correct(outputs, targets)
-    return float((outputs.argmax(-1) == targets).to(torch.float64).mean())
-
-
-def _outputs(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    return torch.cat([model(inputs[i:i + EVAL_CHUNK]) for i in range(0, len(inputs), EVAL_CHUNK)])
+def _accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    return task_metric("accuracy", outputs, targets)
 
 
 def _visited_states(model: nn.Module, inputs: torch.Tensor, seed: int) -> list:
@@ -152,11 +137,6 @@ def _visited_states(model: nn.Module, inputs: torch.Tensor, seed: int) -> list:
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 4]))
     rows = np.sort(rng.choice(len(states), min(STATE_COUNT, len(states)), replace=False))
     return states[torch.as_tensor(rows, device=states.device)].to("cpu", torch.float64).tolist()
-
-
-def versions() -> dict:
-    """The versions a run's numbers depend on, recorded in its config."""
-    return {"python": platform.python_version(), "torch": str(torch.__version__), "numpy": str(np.__version__)}
 
 
 def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden: int = 40, steps: int | None = None,
@@ -182,25 +162,15 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
     "timing": {"seconds"}} (module docstring).
     Raises NumericsError for bad input, TrainingDiverged when the loss is not finite.
     """
-    if task not in TASKS:
-        raise NumericsError(f"unknown task {task!r} (choose {', '.join(TASKS)})")
-    if model not in MODELS:
-        raise NumericsError(f"unknown model {model!r} (choose {', '.join(MODELS)})")
-    seed = check_int(seed, "seed", 0)
+    check_choice(task, "task", TASKS)
+    check_choice(model, "model", MODELS)
+    seed = check_seed(seed)
     settings = {k: v for k, v in DEFAULTS[task].items() if k in ("steps", "batch", "track_every")}
     for key, value in (("steps", steps), ("batch", batch), ("track_every", track_every)):
         if value is not None:
             settings[key] = value
-    steps = check_int(settings["steps"], "steps", 0)
-    batch, track_every = check_int(settings["batch"], "batch"), check_int(settings["track_every"], "track_every")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
-        raise NumericsError(f"lr must be a finite number > 0, got {lr!r}")
-    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
-        raise NumericsError(f"clip must be a number > 0 or None, got {clip!r}")
-    if threads is not None:
-        threads = check_int(threads, "threads")
-    if schedule not in SCHEDULES:
-        raise NumericsError(f"unknown learning-rate schedule {schedule!r} (choose {', '.join(SCHEDULES)})")
+    recipe = Recipe(settings["steps"], lr, "adam", schedule, clip, settings["track_every"])
+    batch = check_int(settings["batch"], "batch")
     target = resolve_device(device)
     inputs_k, outputs = (2, 1) if task in MARKER_TASKS else (1, 10)
     net = build_model(model, inputs_k, hidden, outputs, derived_seed(seed, 1), p=p, tau_a=tau_a, tau_w=tau_w,
@@ -217,63 +187,54 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
     start = time.perf_counter()
     with torch_threads(threads):
         net = net.to(target)
-        opt = torch.optim.Adam(net.parameters(), lr=lr)
-        decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1)) if schedule == "cosine" else None
         order = torch.Generator().manual_seed(derived_seed(seed, 2))
         curve = {"step": [], "train_loss": [], "regularizer": [], "val_loss": [], "val_metric": [], "test_metric": []}
-        selected = {"step": None, "val_metric": -math.inf, "state": None}
+        selection = Selection()
+        kind, score = ("mse", _fraction_correct) if task in MARKER_TASKS else ("ce", _accuracy)
 
-        def track(step: int) -> None:
+        def evaluate(step: int) -> None:
             net.eval()
             with torch.no_grad():
-                train_loss = float(_loss(task, _outputs(net, train[0][:PROBE]), train[1][:PROBE]))
+                train_loss = float(task_loss(kind, in_chunks(net, train[0][:PROBE]), train[1][:PROBE]))
                 penalty = float(net.regularizer())
-                val_out = _outputs(net, validation[0])
-                val_loss, val_metric = float(_loss(task, val_out, validation[1])), _metric(task, val_out, validation[1])
-                test_metric = _metric(task, _outputs(net, test[0]), test[1])
+                val_out = in_chunks(net, validation[0])
+                val_loss, val_metric = float(task_loss(kind, val_out, validation[1])), score(val_out, validation[1])
+                test_metric = score(in_chunks(net, test[0]), test[1])
             net.train()
             if not math.isfinite(train_loss):
                 raise TrainingDiverged(what, step, train_loss, curve)
             for key, value in zip(curve, (step, train_loss, penalty, val_loss, val_metric, test_metric)):
                 curve[key].append(value)
-            if val_metric > selected["val_metric"]:
-                selected.update(step=step, val_metric=val_metric,
-                                state={k: v.detach().clone() for k, v in net.state_dict().items()})
+            selection.offer(step, val_metric, net)
 
-        track(0)
-        permutation, position = torch.randperm(len(train[1]), generator=order), 0
-        for step in range(1, steps + 1):
-            if position + batch > len(permutation):
-                permutation, position = torch.randperm(len(train[1]), generator=order), 0
-            rows = permutation[position:position + batch].to(target)
-            position += batch
-            loss = _loss(task, net(train[0][rows]), train[1][rows]) + net.regularizer()
-            descend(net, opt, loss, clip, what, step, curve)
-            if decay is not None:
-                decay.step()
-            if step % track_every == 0 or step == steps:
-                track(step)
-        final_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        net.load_state_dict(selected["state"])
-        parameters = None
-        if isinstance(net, PLRNN):
-            parameters = {k: v.tolist() for k, v in net.dynamics().items()}
-            parameters["B"] = net.B.detach().to("cpu", torch.float64).tolist()
-        states = _visited_states(net, test[0], seed)
-        trajectory = None
-        if isinstance(net, PLRNN):  # z_0 … z_T of the first test sequence, for Jacobian products
-            with torch.no_grad():
-                path = torch.cat([net.z0.detach()[None], net.states(test[0][:1])[0]])
-            trajectory = path.to("cpu", torch.float64).tolist()
-        net.load_state_dict(final_state)
+        epoch = {"order": None, "position": 0}  # minibatches without replacement, a fresh permutation every epoch
+
+        def objective(step: int) -> torch.Tensor:
+            if epoch["order"] is None or epoch["position"] + batch > len(epoch["order"]):
+                epoch.update(order=torch.randperm(len(train[1]), generator=order), position=0)
+            rows = epoch["order"][epoch["position"]:epoch["position"] + batch].to(target)
+            epoch["position"] += batch
+            return task_loss(kind, net(train[0][rows]), train[1][rows]) + net.regularizer()
+
+        fit(net, recipe, objective, what=what, curve=curve, evaluate=evaluate)
+        with selection.selected(net):
+            parameters = None
+            if isinstance(net, PLRNN):
+                parameters = {k: v.tolist() for k, v in net.dynamics().items()}
+                parameters["B"] = net.B.detach().to("cpu", torch.float64).tolist()
+            states = _visited_states(net, test[0], seed)
+            trajectory = None
+            if isinstance(net, PLRNN):  # z_0 … z_T of the first test sequence, for Jacobian products
+                with torch.no_grad():
+                    path = torch.cat([net.z0.detach()[None], net.states(test[0][:1])[0]])
+                trajectory = path.to("cpu", torch.float64).tolist()
     seconds = time.perf_counter() - start
 
-    at = curve["step"].index(selected["step"])
+    at = curve["step"].index(selection.step)
     best = int(np.argmax(curve["test_metric"]))  # the first maximum
-    config = {"task": task, "T": length, "model": model, "seed": seed, "hidden": int(hidden), "steps": steps,
-              "batch": batch, "lr": float(lr), "schedule": schedule, "clip": None if clip is None else float(clip),
-              "optimizer": "adam",
-              "track_every": track_every, "data_seed": int(data_seed),
+    config = {"task": task, "T": length, "model": model, "seed": seed, "hidden": int(hidden), "steps": recipe.steps,
+              "batch": batch, "lr": recipe.lr, "schedule": schedule, "clip": recipe.clip, "optimizer": "adam",
+              "track_every": recipe.track_every, "data_seed": int(data_seed),
               "sizes": {k: len(v[1]) for k, v in (("train", train), ("validation", validation), ("test", test))},
               "regularizer": ({"p": float(p), "tau_a": float(tau_a), "tau_w": float(tau_w), "reduction": reduction,
                                "units": net.regularized} if model == "rplrnn" else None),
@@ -283,7 +244,7 @@ def train_long_range(task: str, T: int | None, model: str, seed: int, *, hidden:
     if train_subset is not None:
         config["train_subset"] = int(train_subset)
     return {"config": config, "metric": "fraction_correct" if task in MARKER_TASKS else "accuracy", "curve": curve,
-            "selected": {"step": selected["step"], "val_metric": curve["val_metric"][at],
+            "selected": {"step": selection.step, "val_metric": curve["val_metric"][at],
                          "test_metric": curve["test_metric"][at]},
             "best_test": {"step": curve["step"][best], "test_metric": curve["test_metric"][best]},
             "final": {"step": curve["step"][-1], "val_metric": curve["val_metric"][-1],

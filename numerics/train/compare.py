@@ -1,7 +1,7 @@
 """A linear RNN trained beside its infinite-width equivalent, from the same initial function.
 
 Three trainers see the same problem, the same step size and the same initial function:
-  rnn           a `LinearRNN`, trained by the one loop (`train.loop`);
+  rnn           a `LinearRNN`, trained by the linear RNN's trainer (`train.members`);
   convolution   its `ScaledConvolution` (the impulse response under the lag kernel), the same loop;
   closed_form   `kernel_gradient_descent`, the exact gradient-descent trajectory of the convolution.
 
@@ -29,10 +29,10 @@ from ..data.problem import Problem, WhiteNoise, split_seed, stack_problems
 from ..device import resolve_device, resolve_dtype
 from ..errors import NumericsError, TrainingDiverged
 from ..kernels.empirical import gram_diagonal, largest_cross_term, structured_tangent_gram
-from ..kernels.theory import kernel_gradient_descent, theory_lag_kernel, theory_lag_weights, theory_step
+from ..kernels.theory import kernel_gradient_descent, stable_lr, theory_lag_kernel, theory_lag_weights, theory_step
 from ..models.convolution import ScaledConvolution
 from ..models.linear import LinearRNN
-from .loop import OPTIMIZERS, member_curves, stable_lr, train_members
+from .members import OPTIMIZERS, member_curves, train_members
 
 KERNELS = ("theory", "empirical")
 # Ensemble size limits. On the CPU a stack pays while the members' matrices stay in cache together

@@ -4,7 +4,7 @@ Every run is one `numerics.eigen.train.train_classifier` call, a cell of kind 'e
 the task multi30k one `numerics.eigen.translate.train_translation` call, a cell of kind
 'eigen-translate' (`translation.py`); both are cached and computed on Dask like every other cell. For
 each task, cell and initializer the figure shows the final test metric (mean ± sd over seeds), the
-steps to the task's threshold and the mean learning curve. The same cells back `rnnmemory eigen bench`.
+steps to the task's threshold and the mean learning curve. The same cells back `rnnmemory eigen initializers`.
 
 Initializer names of the benchmark (`INITS`), as the paper names its baselines:
   xavier, kaiming, orthogonal, nprnn   that initializer on every gate block of the cell's weight_hh
@@ -51,10 +51,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ...eigen.names import MNIST_TASKS
 from ...errors import NumericsError, TrainingDiverged
 from ...pipeline.experiment import Claim, Experiment, Kind, Lookup
 from . import translation
-from .bench_report import SD_TOLERANCE, describe, plot, table  # noqa: F401 (table: the command's text)
+from .bench_report import SD_TOLERANCE, describe, plot, table
 
 CELL_VERSION = 1  # part of every cell's key: bump it when a cell's meaning changes, to recompute
 INITS = ("xavier", "kaiming", "orthogonal", "irnn", "nprnn", "eigen")
@@ -62,7 +63,6 @@ CELLS = ("rnn", "lstm", "gru")
 GATED = ("lstm", "gru")
 DEFAULT_SPECTRUM = "numerics/eigen/default_spectrum.npy"  # relative to the repository root
 ROOT = Path(__file__).resolve().parents[3]
-MNIST_TASKS = ("mnist", "pmnist")  # = numerics.eigen.train.MNIST_TASKS (not imported: torch loads lazily)
 MNIST_ENV = "RNNMEMORY_MNIST_DIR"  # the full scale's MNIST directory, when set
 
 
@@ -151,8 +151,8 @@ def run_cell(config: Config, task: str, cell: str, init: str, seed: int) -> dict
 
 
 def mnist_source(config: Config) -> dict:
-    """{"data_dir", "fingerprint"} of the config's MNIST directory (`train.mnist_fingerprint`)."""
-    from ...eigen.train import mnist_fingerprint
+    """{"data_dir", "fingerprint"} of the config's MNIST directory (`mnist_fingerprint`)."""
+    from ...data.digits import mnist_fingerprint
 
     if config.data_dir is None:
         raise NumericsError("the tasks mnist and pmnist need the directory of the MNIST IDX files (--data-dir DIR)")
@@ -202,14 +202,15 @@ def _init(inputs: dict) -> str:
 
 def _check_data(inputs: dict) -> None:
     if "data" in inputs:
-        from ...eigen.train import mnist_fingerprint
+        from ...data.digits import mnist_fingerprint
 
         if mnist_fingerprint(inputs["data"]["data_dir"]) != inputs["data"]:
             raise NumericsError(f"the MNIST files in {inputs['data']['data_dir']} changed since their cells were listed")
 
 
 def _train(inputs: dict, device: str) -> dict:
-    from ...eigen.train import diverged_result, train_classifier
+    from ...eigen.train import train_classifier
+    from ...train.runtime import diverged_result
 
     run = dict(inputs["run"], init=_init(inputs))
     _check_data(inputs)
@@ -220,12 +221,12 @@ def _train(inputs: dict, device: str) -> dict:
         return diverged_result(error)
 
 
-def compute_runs(chunk: list, device: str) -> list:
+def compute_runs(chunk: list, device: str, context=None) -> list:
     """Cells of kind 'eigen-train', one training run each (one torch thread per run)."""
     return [_train(c, device) for c in chunk]
 
 
-def compute_batches(chunk: list, device: str) -> list:
+def compute_batches(chunk: list, device: str, context=None) -> list:
     """Cells of kind 'eigen-train-batch': each one packed training of its runs (a list of their results)."""
     from ...eigen.batched import train_batched
 
@@ -242,7 +243,7 @@ def compute_batches(chunk: list, device: str) -> list:
     return out
 
 
-def compute_translations(chunk: list, device: str) -> list:
+def compute_translations(chunk: list, device: str, context=None) -> list:
     """Cells of kind 'eigen-translate' (multi30k), one encoder–decoder trained each."""
     return [translation.train(c, _init(c), device) for c in chunk]
 
@@ -262,7 +263,7 @@ def check_config(config: Config) -> None:
     MNIST or Multi30k files, before any run."""
     from torch import nn
 
-    from ...eigen.train import load_task
+    from ...eigen.tasks import load_task
     from ...models.initializers import initialize
 
     for name, values, known in (("cell", config.cells, CELLS), ("initializer", config.inits, INITS)):
@@ -294,6 +295,28 @@ def check_config(config: Config) -> None:
             raise NumericsError(f"no spectrum file at {config.spectrum}")
         if path.is_file():
             initialize(nn.RNN(1, 4), "spectral", seed=0, file=str(path))  # a malformed file fails here, in one line
+
+
+def command_config(tasks, cells, inits, seeds: int, *, steps=None, hidden=None, embed=None, spectrum=None,
+                   data_dir=None, multi30k_dir=None, train_subset=None, batched=False) -> Config:
+    """The checked config of `rnnmemory eigen initializers` from its options (None: the defaults),
+    paths resolved; bad input fails here, in one line, before any run or file."""
+    from ...eigen.names import DEFAULTS
+
+    sizes = {} if hidden is None else {"hidden": hidden, "translation_hidden": hidden}
+    sizes.update({} if embed is None else {"translation_embed": embed})
+    sizes.update({} if train_subset is None else {"train_subset": train_subset, "translation_subset": train_subset})
+    config = Config(tasks=tuple(tasks), cells=tuple(cells), inits=tuple(inits), seeds=seeds,
+                    steps=() if steps is None else tuple((kind, steps) for kind in (*DEFAULTS, translation.TASK)),
+                    spectrum=DEFAULT_SPECTRUM if spectrum is None else str(Path(spectrum).expanduser().resolve()),
+                    data_dir=None if data_dir is None else str(Path(data_dir).expanduser().resolve()),
+                    multi30k_dir=None if multi30k_dir is None else str(Path(multi30k_dir).expanduser().resolve()),
+                    batched=batched, **sizes)
+    check_config(config)
+    if "eigen" in config.inits and spectrum_digest(config.spectrum) is None:
+        raise NumericsError(f"--init eigen needs a spectrum file; none at {config.spectrum} (write one with "
+                            "rnnmemory eigen fit, or pass --spectrum FILE)")
+    return config
 
 
 # ---------------------------------------------------------------- the numbers
@@ -430,4 +453,5 @@ def claims(config: Config, n: Bench) -> list:
 
 
 E1 = Experiment("E1", "Initializers × cells × tasks: the eigen initializer against its baselines", "eigen", SCALES,
-                Bench, cells, analyze, claims, plot, describe, kinds={"eigen-train": TRAIN, translation.KIND: TRANSLATE, BATCH: BATCHES})
+                Bench, cells, analyze, claims, plot, describe, kinds={"eigen-train": TRAIN, translation.KIND: TRANSLATE,
+                                                                      BATCH: BATCHES}, table=table)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...pipeline import style
+from ... import style
 from ...pipeline.experiment import fmt
 
 # one colour per initializer whatever subset a run uses (Okabe–Ito; eigen in black)

@@ -39,8 +39,8 @@ from torch import nn
 
 from derivations.spec import Spec
 
+from ... import style
 from ...models.initializers import initialize, recurrent_blocks
-from ...pipeline import style
 from ...pipeline.experiment import Claim, Experiment, Kind, Lookup, fmt
 
 CELL_VERSION = 1
@@ -122,7 +122,7 @@ def cells(c: Config) -> list:
     return [cell(c, i, w, s) for i in c.inits for w in c.widths for s in range(c.seeds)]
 
 
-def compute_memory_curves(cells: list, device: str) -> list:
+def compute_memory_curves(cells: list, device: str, context=None) -> list:
     """Cells of kind 'memory-curve': ‖W^k F‖²/(n·columns) for k < lags, F with N(0, 1) entries, in
     float64 on the CPU (the block is drawn there in float64 anyway)."""
     out = []

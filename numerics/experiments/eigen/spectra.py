@@ -10,7 +10,7 @@ input blocks first from the seed's generator), so the initial spectra of the two
 draws from one law, not always one matrix; each task's panel shows its own initial spectrum, and
 the statistics' change is taken run by run.
 
-Statistics of a spectrum (of the candidate block, `numerics.eigen.fitting.CANDIDATE`: W itself for
+Statistics of a spectrum (of the candidate block, `numerics.eigen.fit_initializer.CANDIDATE`: W itself for
 a vanilla RNN): the fraction of eigenvalues with |λ| > 0.9 (modes whose input survives ~7 steps at
 half strength or more), the mean modulus, the fraction that are complex (members of conjugate
 pairs: rotating modes), the spread (sd of the modulus) and the spectral radius. Per task: mean ± sd
@@ -38,17 +38,17 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ...eigen.fitting import CANDIDATE
+from ... import style
+from ...eigen.fit_initializer import CANDIDATE
 from ...eigen.train import train_classifier
 from ...errors import TrainingDiverged
-from ...pipeline import style
 from ...pipeline.experiment import Claim, Experiment, Kind, Lookup, fmt
 from ...stats import ok
 
 CELL_VERSION = 1
 NEAR_UNIT = 0.9  # |λ| above this counts as a long-memory mode
 DIFFERENCE_SDS = 2.0  # a difference holds when |mean| > this many sd of the per-seed difference
-REAL_TOL = 1e-9  # |Im λ| ≤ REAL_TOL·max|λ|: real (as numerics.eigen.fit)
+REAL_TOL = 1e-9  # |Im λ| ≤ REAL_TOL·max|λ|: real (as numerics.eigen.spectral_law)
 STATISTICS = {"near_unit": rf"fraction $|\lambda|>{NEAR_UNIT:g}$", "mean_modulus": r"mean $|\lambda|$",
               "complex": "fraction complex", "modulus_sd": r"sd of $|\lambda|$", "radius": r"spectral radius"}
 COMPARED = ("near_unit", "mean_modulus", "complex", "modulus_sd")  # the claims' statistics
@@ -63,7 +63,7 @@ class Config:
     init: str = "xavier"
     hidden: int = 64
     seeds: int = 3
-    steps: int | None = None  # None: each task kind's default (numerics.eigen.train.DEFAULTS)
+    steps: int | None = None  # None: each task kind's default (numerics.eigen.names.DEFAULTS)
     track_every: int | None = None
 
 
@@ -84,7 +84,7 @@ def cells(c: Config) -> list:
     return [cell(c, t, s) for t in (*c.regression, *c.classification) for s in range(c.seeds)]
 
 
-def compute_spectra(cells: list, device: str) -> list:
+def compute_spectra(cells: list, device: str, context=None) -> list:
     """One `train_classifier` run per cell; a diverged run is recorded, not raised."""
     results = []
     for item in cells:

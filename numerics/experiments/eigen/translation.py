@@ -92,8 +92,8 @@ def run_cell(config, cell: str, init: str, seed: int, steps: int | None) -> dict
 def train(inputs: dict, init: str, device: str) -> dict:
     """One cell's run with the initializer string `init` (eigen:FILE resolved by the caller): its test
     BLEU as E1's final metric, no threshold; a divergence is recorded as a result, not raised."""
-    from ...eigen.train import diverged_result
     from ...eigen.translate import train_translation
+    from ...train.runtime import diverged_result
 
     data = inputs["data"]
     if fingerprint(data["data_dir"]) != data:

@@ -17,10 +17,10 @@ from matplotlib.lines import Line2D
 
 from derivations.spec import DEFAULT_SIGMAS, Spec
 
+from ... import style
 from ...data.problem import WhiteNoise
 from ...data.teachers import parse_teacher
 from ...kernels.theory import expected_curves, propagator, theory_initial_variance, theory_lag_weights, theory_step
-from ...pipeline import style
 from ...pipeline.experiment import Claim, Experiment, Kind, Lookup, fmt
 from ...stats import first_best, mean_se, ok
 from .common import CELL_VERSION, SPEC, TRAIN, sigma_grid, teacher_label, teacher_norm, training_cell
@@ -67,7 +67,7 @@ def cells_f5(c: Config) -> list:
              for s in range(c.seeds)] + [theory_cell(c, t, center) for t in c.teachers for center in (True, False)])
 
 
-def compute_theory(cells: list, device: str) -> list:
+def compute_theory(cells: list, device: str, context=None) -> list:
     """Cells of kind 'bv-theory': E‖L(t) − L*‖² at the last step per σ_W and data seed. The inputs,
     the step and the propagator A_t do not depend on the teacher, so one serves every teacher."""
     shared, out = {}, []

@@ -51,7 +51,7 @@ def diverged(error: TrainingDiverged) -> dict:
     return {"status": "diverged", "diverged": {"trainer": error.trainer, "step": error.step, "loss": error.loss}}
 
 
-def compute_training(cells: list, device: str) -> list:
+def compute_training(cells: list, device: str, context=None) -> list:
     """Cells of kind 'train' as batched ensembles; a diverged run is recorded, not raised."""
     outcomes = compare_training_many([training_run(c, device) for c in cells])
     return [diverged(o) if isinstance(o, TrainingDiverged) else o for o in outcomes]

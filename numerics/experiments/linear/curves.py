@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from ... import style
 from ...errors import NumericsError
-from ...pipeline import style
 from ...pipeline.experiment import Claim, Experiment, Lookup, pct
 from ...stats import mean_se, ok
 from .common import TRAIN, training_cell

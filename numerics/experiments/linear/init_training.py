@@ -18,7 +18,7 @@ from scipy.stats import spearmanr
 
 from derivations.spec import Spec
 
-from ...pipeline import style
+from ... import style
 from ...pipeline.experiment import Claim, Experiment, Lookup, fmt
 from ...stats import SLOPE_TOLERANCE, loglog_slope, mean_se, near_minus_half, ok
 from .common import TRAIN, teacher_label, teacher_norm, training_cell

@@ -1,7 +1,7 @@
 """F1 and F2: the kernel at initialization. F1 plots the lag weights α_j against lag j for several
 σ_W, theory and finite-width tangent Grams; F2 the relative error of α̂_j against width n, with the
 n^{-1/2} guide, and the cross-lag entries that the theory says vanish. Both read the same cells
-(kind 'ntk', one random network each; `kernels.ntk_check`), as does `rnnmemory check ntk`."""
+(kind 'ntk', one random network each; `kernels.ntk_cells`), as does `rnnmemory check ntk`."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,9 +10,9 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
 
-from ...kernels.ntk_check import compute_ntk, ntk_cell, summarize_cells
+from ... import style
+from ...kernels.ntk_cells import compute_ntk, ntk_cell, summarize_cells
 from ...kernels.theory import theory_lag_weights
-from ...pipeline import style
 from ...pipeline.experiment import Claim, Experiment, Kind, Lookup, fmt
 from ...stats import loglog_slope, near_minus_half
 from .common import SPEC, sigmas

@@ -6,7 +6,7 @@ they differ only in how W's eigenvalues sit and in its non-normality. The theory
 `theory_lag_kernel` (for non-Gaussian families `derivations.lag_kernel.kernel_matrix`, SymPy, so it
 runs in `analyze`, in the main process); a cell (kind 'lag-gram') holds the lag × lag tangent
 Grams of `seeds` random networks of one family and width. Θ̂ is compared with Θ entrywise, relative
-to √(Θ_jj Θ_kk) (`kernels.ntk_check.summarize_lag_kernel` uses the same measure); each entry
+to √(Θ_jj Θ_kk) (`kernels.ntk_cells.summarize_lag_kernel` uses the same measure); each entry
 concentrates like n^{-1/2}.
 """
 from __future__ import annotations
@@ -20,11 +20,11 @@ from matplotlib.ticker import NullFormatter
 
 from derivations.spec import DEFAULT_SIGMAS, Spec
 
+from ... import style
 from ...device import resolve_device, resolve_dtype
 from ...kernels.empirical import structured_tangent_gram
 from ...kernels.theory import theory_lag_kernel
 from ...models.linear import LinearRNN
-from ...pipeline import style
 from ...pipeline.experiment import Claim, Experiment, Kind, Lookup, fmt
 from ...stats import SLOPE_TOLERANCE, loglog_slope, near_minus_half
 from .common import sigmas
@@ -89,7 +89,7 @@ def network_seed(c: dict, replicate: int) -> int:
     return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
-def compute_lag_grams(cells: list, device: str) -> list:
+def compute_lag_grams(cells: list, device: str, context=None) -> list:
     """Cells of kind 'lag-gram': per network, Θ̂_jk = the tangent Gram of L_j and L_k (n_x = n_y = 1)."""
     out = []
     for c in cells:

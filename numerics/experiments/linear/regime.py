@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.patches import Patch
 
-from ...pipeline import style
+from ... import style
 from ...pipeline.experiment import Claim, Experiment, Lookup, fmt
 from ...stats import SLOPE, SLOPE_TOLERANCE, loglog_slope, ok
 from .common import TRAIN, training_cell

@@ -14,10 +14,10 @@ from matplotlib.lines import Line2D
 
 from derivations.spec import DEFAULT_SIGMAS, Spec
 
+from ... import style
 from ...data import sunspots
 from ...errors import TrainingDiverged
 from ...kernels.theory import expected_curves, propagator, theory_initial_variance, theory_lag_weights, theory_step
-from ...pipeline import style
 from ...pipeline.experiment import Claim, Experiment, Kind, Lookup, fmt, pct
 from ...stats import first_best, mean_se, ok
 from ...train.compare import Comparison, compare_training_many
@@ -70,7 +70,7 @@ def _problem(lags: int, split_year: int, dtype: str, device: str = "cpu"):
     return sunspots.window_problem(lags, split_year, dtype, device)
 
 
-def compute_runs(cells: list, device: str) -> list:
+def compute_runs(cells: list, device: str, context=None) -> list:
     """Cells of kind 'sunspots', as batched ensembles; a diverged run is recorded, not raised."""
     runs = [(_problem(c["lags"], c["split_year"], c["dtype"], device)[0],
              Comparison(c["width"], Spec.from_dict(c["spec"]), c["sigma_w"], c["sigmas"]["F"], c["sigmas"]["C"],
@@ -79,7 +79,7 @@ def compute_runs(cells: list, device: str) -> list:
     return [diverged(o) if isinstance(o, TrainingDiverged) else o for o in compare_training_many(runs)]
 
 
-def compute_theory(cells: list, device: str) -> list:
+def compute_theory(cells: list, device: str, context=None) -> list:
     """Cells of kind 'sunspot-theory': the infinite-width expected test and train loss per σ_W."""
     out = []
     for c in cells:

@@ -2,9 +2,9 @@
 
 P3, line attractors: for each trained PLRNN model (rPLRNN, PLRNN, iPLRNN among P1's models) at the
 longest T of the addition problem, the linear regions its states visit on test sequences
-(`derivations.plrnn.visited_regions`), each region's Jacobian A + W D and its eigenvalues, and the
+(`numerics.plrnn.regions.visited_regions`), each region's Jacobian A + W D and its eigenvalues, and the
 fixed points z* = (I − A − W D)⁻¹ h of those regions that lie in their own region
-(`derivations.plrnn.fixed_points`). The statistic min over a Jacobian's eigenvalues of ||λ| − 1|
+(`numerics.plrnn.regions.fixed_points`). The statistic min over a Jacobian's eigenvalues of ||λ| − 1|
 (`min_unit_circle_distance`) is the public code's (≈ 0.001 for rPLRNN against 0.13 for PLRNN at its
 fixed points, THEORY.md). A trained rPLRNN's regularized units make I − A − W D nearly singular
 (a line attractor has no isolated fixed point), so its fixed points are rarely consistent; the
@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from ...pipeline import style
+from ... import style
 from ...pipeline.experiment import Claim, Experiment, Lookup, fmt
 from . import reconstruction
 from .long_range import COLORS, LABELS, SCALES, TRAIN, Config, cell
@@ -69,7 +69,7 @@ class Attractors:
 
 def line_attractors(result: dict) -> dict:
     """The P3 statistics of one trained PLRNN (module docstring)."""
-    from derivations import plrnn
+    from ...plrnn import regions as plrnn
 
     par = result["parameters"]
     A, W, h = (np.asarray(par[k]) for k in ("A", "W", "h"))
@@ -160,7 +160,7 @@ class Products:
 
 
 def analyze_products(c: Config, lookup: Lookup) -> Products:
-    from derivations import plrnn
+    from ...plrnn import regions as plrnn
 
     norms, stepwise, block, violation = {}, {}, {}, {}
     for model, results in _results(c, lookup).items():

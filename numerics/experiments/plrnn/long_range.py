@@ -27,19 +27,18 @@ and is the slowest run); the full scale has every model.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
+from ... import style
 from ...errors import NumericsError
-from ...pipeline import style
 from ...pipeline.experiment import Claim, Experiment, Kind, Lookup, fmt
+from ...plrnn.names import LENGTHS as IMAGE_LENGTHS  # the image tasks' own T (--T is for the marker tasks)
+from ...plrnn.names import MARKER_TASKS, MODELS, TASKS
+from ...train.recipe import SCHEDULES
 
 CELL_VERSION = 1
-TASKS = ("addition", "multiplication", "digits", "mnist")  # = numerics.plrnn.train.TASKS
-MARKER_TASKS = ("addition", "multiplication")
-IMAGE_LENGTHS = {"digits": 64, "mnist": 784}  # their own T (the command's --T is for the marker tasks)
-SCHEDULES = ("constant", "cosine")  # = numerics.plrnn.train.SCHEDULES
-MODELS = ("rplrnn", "plrnn", "iplrnn", "rnn", "irnn", "nprnn", "ornn", "lstm")  # = numerics.plrnn.model.MODELS
 SOLVED, FAILED = 0.99, 0.5  # "solves": mean fraction correct ≥ SOLVED; "fails": < FAILED
 CHANCE = {"addition": 0.078, "multiplication": 0.111}  # predicting the mean target (THEORY.md: ≈ 0.08, 0.11)
 NEAR_BEST = 0.05
@@ -126,7 +125,7 @@ def run_cell(training: Training, task: str, T: int, model: str, seed: int, p: fl
     if model == "rplrnn":  # the regularizer's settings name the run only where they act
         inputs.update(p=float(p), tau=float(tau))
     if task == "mnist":  # the files, fingerprinted: cells of different copies never mix
-        from ...eigen.train import mnist_fingerprint
+        from ...data.digits import mnist_fingerprint
 
         if data_dir is None:
             raise NumericsError("the task mnist needs the directory of the MNIST IDX files (--data-dir DIR)")
@@ -170,6 +169,20 @@ def check_config(c: Config) -> None:
         load_mnist(c.data_dir)  # a malformed file: one line
 
 
+def command_config(tasks, lengths, models, seeds: int, *, p: float, tau: float, hidden: int, steps: int | None,
+                   batch: int, lr: float, schedule: str, sizes, data_dir=None) -> Config:
+    """The checked config of `rnnmemory plrnn long-range` from its options; bad input fails here, in
+    one line, before any run or file."""
+    sizes = tuple(sizes)
+    if len(sizes) != 3 or min(sizes) < 1:
+        raise NumericsError(f"--sizes takes three positive counts (training, validation, test), got {list(sizes)}")
+    training = Training(hidden=hidden, steps=steps, batch=batch, lr=lr, schedule=schedule, sizes=sizes)
+    config = Config(tasks=tuple(tasks), lengths=tuple(lengths), models=tuple(models), seeds=seeds, p=p, tau=tau,
+                    training=training, data_dir=None if data_dir is None else str(Path(data_dir).expanduser().resolve()))
+    check_config(config)
+    return config
+
+
 def sweep_settings(c: SweepConfig) -> list[tuple[str, float, float]]:
     """(which sweep, p, τ) of every setting: τ at the released p, then p at the released τ."""
     return [("tau", c.p, tau) for tau in c.taus] + [("p", p, c.tau) for p in c.ps]
@@ -180,18 +193,17 @@ def sweep_cells(c: SweepConfig) -> list:
     return [run_cell(c.training, c.task, c.T, "rplrnn", seed, p, tau) for p, tau in settings for seed in range(c.seeds)]
 
 
-def compute_runs(chunk: list, device: str) -> list:
+def compute_runs(chunk: list, device: str, context=None) -> list:
     """Cells of kind 'plrnn-train': one training run each (one torch thread per run)."""
-    from ...eigen.train import diverged_result
+    from ...data.digits import mnist_fingerprint
     from ...errors import TrainingDiverged
     from ...plrnn.train import train_long_range
+    from ...train.runtime import diverged_result
 
     out = []
     for c in chunk:
         train, val, test = c.get("sizes", (None, None, None))
         if "data" in c:
-            from ...eigen.train import mnist_fingerprint
-
             if mnist_fingerprint(c["data"]["data_dir"]) != c["data"]:
                 raise NumericsError(f"the MNIST files in {c['data']['data_dir']} changed since their cells were listed")
         try:
@@ -336,7 +348,7 @@ def table(n: LongRange) -> str:
 
 
 P1 = Experiment("P1", "Long-range problems: fraction correct against T per model", "plrnn", SCALES, LongRange, cells,
-                analyze, claims, plot, describe, kinds={"plrnn-train": TRAIN})
+                analyze, claims, plot, describe, kinds={"plrnn-train": TRAIN}, table=table)
 
 
 # ---------------------------------------------------------------- P2: the τ and p sweeps

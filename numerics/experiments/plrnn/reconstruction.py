@@ -29,27 +29,28 @@ R1: true and generated attractors side by side, amplitude spectra overlaid, the 
     claim that regularization captures the slow time scale).
 R2 (tau_sweep.py): the regularization strength τ on the bursting neuron, from cells of this kind.
 
-Checkpoints: when the environment variable RNNMEMORY_CHECKPOINTS names a directory (`plrnn reconstruct`
-sets it to OUT/checkpoints), each training run checkpoints there under its cell's key and resumes
-from it after an interruption, with identical numbers. With RNNMEMORY_PROGRESS set (`plrnn
-reconstruct` sets it) each run reports its step and loss on stderr every tenth of its steps.
+Checkpoints: when the computation's `Context` names a folder (`plrnn reconstruct` gives OUT/checkpoints),
+each training run checkpoints there under its cell's key and resumes from it after an interruption,
+with identical numbers; with `Context.progress` each run reports its step and loss on stderr every
+tenth of its steps. `plrnn reconstruct` also writes the trajectories (`trajectory_file`).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
+import io
+import math
 from pathlib import Path
 
 import numpy as np
 
-from ...pipeline import style
-from ...pipeline.experiment import Claim, Experiment, Kind, Lookup, fmt
+from ... import style
+from ...pipeline.experiment import Claim, Context, Experiment, Kind, Lookup, fmt
+from ...plrnn.names import RECONSTRUCTION_MODELS as MODELS
 from .long_range import COLORS, LABELS
 
-CELL_VERSION = 4  # 2: visited states kept (R3); 3: a burn-in; 4: one scored segment for all, no DC bin
-CHECKPOINT_ENV = "RNNMEMORY_CHECKPOINTS"
-PROGRESS_ENV = "RNNMEMORY_PROGRESS"  # set: each training run reports every tenth of its steps on stderr
+# 2: visited states kept (R3); 3: a burn-in; 4: one scored segment for all, no DC bin; 5: ≤ PLOT_POINTS kept
+CELL_VERSION = 5
 # per system: sampling step, spectrum bands (cycles per time unit), the two variables drawn, and the
 # training window and teacher-forcing interval unless the config sets them. Lorenz-63 forces every 5
 # steps (0.25 time units, a quarter of its Lyapunov time) in windows of 50: on seed 0 at M = 50 that gave
@@ -130,14 +131,12 @@ def cells(c: Config) -> list:
     return [cell(c, s, m, seed) for s in c.systems for m in c.models for seed in range(c.seeds)]
 
 
-MODELS = ("rplrnn", "plrnn", "lstm", "gru")  # = numerics.plrnn.reconstruct.MODELS
-
-
-def check_config(c: Config) -> None:
+def check_config(c: Config) -> list[str]:
     """Refuse, in one line and before any run: an unknown system or model, a data file that is not a
     finite 2-D array or is too short for the training and held-out samples, dt ≤ 0, noise < 0,
     τ_tf ≤ 0, a window longer than the training samples, p outside [0, 1], τ < 0, and a hidden size
-    smaller than the observed dimension (teacher forcing needs M ≥ N)."""
+    smaller than the observed dimension (teacher forcing needs M ≥ N). Returns notes for the user
+    (a data file longer than the samples used: which rows are used)."""
     from ...dynamics import systems
     from ...errors import NumericsError
 
@@ -158,14 +157,18 @@ def check_config(c: Config) -> None:
             raise NumericsError(f"the window must be from 2 to the {c.length} training samples, got {window}")
     if not 0 <= t.p <= 1 or not t.tau >= 0 or any(not tau >= 0 for tau in c.taus):
         raise NumericsError(f"p must be in [0, 1] and τ ≥ 0, got p = {t.p:g}, τ = {t.tau:g}")
+    notes = []
     for system in c.systems:
         inputs = cell(c, system, c.models[0], 0)
         need = c.length + c.test_length
         spec = systems.parse_system(system, dt=inputs["dt"], length=need,
                                     noise=0.0 if system.startswith("data:") else c.noise, min_length=need)
         if spec.kind == "data":
-            series = systems.make_series(spec, min_length=need)
-            observed, dt = series.observed.shape[1], series.dt
+            series = systems.load_series(spec.name, dt=spec.dt or 1.0, min_length=need, zscore=False)
+            observed, dt, rows = series.observed.shape[1], series.dt, len(series.observed)
+            if rows > need:
+                notes.append(f"{system}: using the first {need:,} of its {rows:,} rows ({c.length:,} to train, "
+                             f"{c.test_length:,} held out); raise --length or --test-length to use more")
         else:
             observed, dt = len(systems.get_system(system).variables), spec.dt or systems.get_system(system).dt
         frequencies = np.fft.rfftfreq(c.test_length - BURN_IN + 1, dt)
@@ -179,6 +182,38 @@ def check_config(c: Config) -> None:
         if "rplrnn" in c.models and int(t.hidden * t.p + 1e-9) > t.hidden - observed:
             raise NumericsError(f"the rPLRNN's ⌊M·p⌋ = {int(t.hidden * t.p + 1e-9)} regularized units must leave the "
                                 f"{observed} observed ones free: lower p or raise hidden above {t.hidden}")
+    return notes
+
+
+def command_config(systems, models, seeds: int, *, length: int, test_length: int, dt: float | None, noise: float,
+                   hidden: int, window: int | None, tau_tf, steps: int, batch: int, lr: float, schedule: str, p: float,
+                   tau: float) -> tuple[Config, list[str]]:
+    """The checked config of `rnnmemory plrnn reconstruct` from its options (data files resolved,
+    τ_tf 'auto' chosen) and the notes to show the user; bad input fails here, in one line, before any
+    run or file."""
+    from ...errors import NumericsError
+
+    if any(s == "data:" for s in systems):
+        raise NumericsError("data:FILE needs a file name")
+    systems = tuple(f"data:{Path(s[5:]).expanduser().resolve()}" if s.startswith("data:") else s for s in systems)
+    if dt is not None and not dt > 0:
+        raise NumericsError(f"--dt must be > 0, got {dt:g}")
+    if not noise >= 0:
+        raise NumericsError(f"--noise must be ≥ 0, got {noise:g}")
+    notes = []
+    if tau_tf == "auto":
+        if len(systems) > 1:
+            raise NumericsError("--tau-tf auto chooses one interval per system: give one --system at a time")
+        tau_tf, how = forcing_interval(systems[0], dt or settings(systems[0])["dt"], length)
+        notes.append(f"τ_tf = {tau_tf} ({how})")
+    elif tau_tf is not None and not str(tau_tf).lstrip("-").isdigit():
+        raise NumericsError(f"--tau-tf must be a whole number or auto, got {tau_tf!r}")
+    training = Training(hidden=hidden, window=window, tau_tf=None if tau_tf is None else int(tau_tf), steps=steps,
+                        batch=batch, lr=lr, schedule=schedule, p=p, tau=tau)
+    config = Config(systems=systems, models=tuple(models), seeds=seeds, length=length, test_length=test_length,
+                    noise=noise, training=training, dt=dt)
+    notes += check_config(config)
+    return config, notes
 
 
 # ---------------------------------------------------------------- one cell
@@ -204,46 +239,35 @@ def forcing_interval(system: str, dt: float | None, length: int) -> tuple[int, s
     return (int(below[0]) if len(below) else len(x) // 2) or 1, "autocorrelation time (1/e)"
 
 
-def _progress(inputs: dict):
-    """A training run's progress on stderr, every tenth of its steps (a long run shows it is alive)."""
-    import sys
-
-    every, name = max(1, inputs["steps"] // 10), f"{inputs['system']}/{inputs['model']} seed {inputs['seed']}"
-
-    def report(step: int, loss: float) -> None:
-        if step % every == 0 or step == inputs["steps"]:
-            print(f"rnnmemory: {name}: step {step}/{inputs['steps']}, loss {loss:.4g}", file=sys.stderr, flush=True)
-    return report
-
-
 def _escaped(gen: np.ndarray) -> int | None:
     bad = ~np.isfinite(gen).all(1) | (np.abs(np.nan_to_num(gen, nan=np.inf)) > ESCAPE).any(1)
     return int(np.argmax(bad)) if bad.any() else None
 
 
-def reconstruct(inputs: dict, device: str) -> dict:
+def reconstruct(inputs: dict, device: str, context: Context | None = None) -> dict:
     """Simulate, train, generate and score one cell (module docstring)."""
     import torch
 
     from ...dynamics import measures, systems
-    from ...plrnn.reconstruct import forced_states, generate, model_from_result, train_reconstruction
+    from ...pipeline.cells import cell_key
+    from ...plrnn.generators import forced_states, generate, model_from_result
+    from ...plrnn.reconstruct import train_reconstruction
+    from ...plrnn.regions import step_jacobians
+    from ...train.runtime import progress_reporter
 
     spec = systems.parse_system(inputs["system"], dt=inputs["dt"], length=inputs["length"] + inputs["test_length"],
                                 noise=0.0 if inputs["system"].startswith("data:") else inputs["noise"])
     series = systems.make_series(spec, seed=inputs["data_seed"], min_length=inputs["length"] + inputs["test_length"])
     x = series.observed
     train, true = x[:inputs["length"]], x[inputs["length"]:]
-    folder = os.environ.get(CHECKPOINT_ENV)
-    checkpoint = None
-    if folder:
-        from ...pipeline.cells import cell_key
-
-        checkpoint = Path(folder) / f"{cell_key(inputs)}.pt"
+    context = context or Context()
+    checkpoint = _checkpoint(context.checkpoints, cell_key(inputs))
+    name = f"{inputs['system']}/{inputs['model']} seed {inputs['seed']}"
     result = train_reconstruction(train, inputs["model"], hidden=inputs["hidden"], window=inputs["window"],
                                   tau_tf=inputs["tau_tf"], steps=inputs["steps"], batch=inputs["batch"], lr=inputs["lr"],
                                   schedule=inputs["schedule"], p=inputs.get("p", 0.5), tau=inputs.get("tau", 0.0),
                                   seed=inputs["seed"], checkpoint=checkpoint, device=device,
-                                  progress=_progress(inputs) if os.environ.get(PROGRESS_ENV) else None)
+                                  progress=progress_reporter(name, inputs["steps"]) if context.progress else None)
     model = model_from_result(result)
     dtype = next(model.parameters()).dtype
     # every model is scored on the held-out samples after the burn-in; a PLRNN is driven through the
@@ -264,9 +288,7 @@ def reconstruct(inputs: dict, device: str) -> dict:
         scores.update(kl=measures.state_space_kl_binned(true, gen, bins=BINS, limits=limits),
                       hellinger=measures.hellinger_spectrum(true, gen),
                       spectrum=measures.spectrum_mse(true, gen, dt, bands))
-        if inputs["model"] in ("rplrnn", "plrnn"):
-            from derivations.plrnn import step_jacobians  # the derived Jacobian, through its emitted code
-
+        if inputs["model"] in ("rplrnn", "plrnn"):  # the derived Jacobian, through its emitted code
             par = result["parameters"]
             J = step_jacobians(par["A"], par["W"], free["states"].to("cpu", torch.float64).numpy())
             scores["lyapunov"] = measures.lyapunov_from_jacobians(J, dt, discard=min(200, len(J) // 4))
@@ -275,7 +297,7 @@ def reconstruct(inputs: dict, device: str) -> dict:
         system = systems.get_system(inputs["system"])
         reference = measures.lyapunov_from_ode(system.rhs, system.initial, jacobian=system.jacobian,
                                                transient=system.transient, time=1000.0)  # on the attractor
-    step = max(1, len(true) // PLOT_POINTS)
+    step = max(1, math.ceil(len(true) / PLOT_POINTS))  # at most PLOT_POINTS kept
 
     def spectrum(y):
         freqs, amplitude = measures.amplitude_spectrum(y[:, :1], dt)
@@ -294,15 +316,27 @@ def reconstruct(inputs: dict, device: str) -> dict:
     return out
 
 
-def compute(chunk: list, device: str) -> list:
+def _checkpoint(folder: str | None, key: str) -> Path | None:
+    """The run's checkpoint file in `folder`, or None where there is none or it cannot be written
+    (a cluster's worker that does not see the folder runs without one)."""
+    if folder is None:
+        return None
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return Path(folder) / f"{key}.pt"
+
+
+def compute(chunk: list, device: str, context=None) -> list:
     """Cells of kind 'plrnn-reconstruct', one training run each."""
-    from ...eigen.train import diverged_result
     from ...errors import TrainingDiverged
+    from ...train.runtime import diverged_result
 
     out = []
     for c in chunk:
         try:
-            out.append(reconstruct(c, device))
+            out.append(reconstruct(c, device, context))
         except TrainingDiverged as error:
             out.append(diverged_result(error))
     return out
@@ -450,6 +484,22 @@ def describe(n: Reconstruction) -> str:
             "```\n" + table(n) + "\n```\n")
 
 
+def trajectory_file(c: Config, lookup: Lookup) -> dict:
+    """{"trajectories.npz": the held-out and generated trajectories of every run that finished, as
+    SYSTEM_MODEL_SEED_true and _generated (at most PLOT_POINTS points each)}."""
+    arrays = {}
+    for inputs in cells(c):
+        result = lookup(inputs)
+        if result.get("status") != "diverged":
+            system = Path(inputs["system"][5:]).stem if inputs["system"].startswith("data:") else inputs["system"]
+            name = f"{system}_{inputs['model']}_{inputs['seed']}"
+            arrays[f"{name}_generated"], arrays[f"{name}_true"] = np.array(result["generated"]), np.array(result["true"])
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return {"trajectories.npz": buffer.getvalue()}
+
+
 R1 = Experiment("R1", "Reconstructing Lorenz-63 and a bursting neuron: attractors, spectra, measures", "plrnn", SCALES,
-                Reconstruction, cells, analyze, claims, plot, describe, kinds={"plrnn-reconstruct": RECONSTRUCT})
+                Reconstruction, cells, analyze, claims, plot, describe, kinds={"plrnn-reconstruct": RECONSTRUCT},
+                table=table, files=trajectory_file)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ...pipeline import style
+from ... import style
 from ...pipeline.experiment import Claim, Experiment, Lookup, fmt
 from .long_range import COLORS
 from .reconstruction import RECONSTRUCT, SCALES, Config, cell, score_row, training_setting

@@ -58,7 +58,7 @@ def ntk_replicate(spec: Spec, width: int, sigmas: dict, lags: int, model_seed: i
     return result
 
 
-def compute_ntk(cells: list, device: str) -> list:
+def compute_ntk(cells: list, device: str, context=None) -> list:
     """Cells of kind 'ntk': α̂_j and the largest cross term of each network (and Θ̂_jk off the Gaussian)."""
     return [ntk_replicate(Spec.from_dict(c["spec"]), c["width"], {"W": c["sigma_w"], **c["sigmas"]}, c["lags"],
                           ntk_model_seed(c["seed"], c["width"], c["sigma_w"], c["replicate"]),

@@ -31,7 +31,7 @@ scale 1 fixed) to the moduli without that one maximal eigenvalue — the maximum
 not the shape, and at u = 1 the Beta likelihood is 0 or ∞. `fraction_real` and `positive` are the
 sample frequencies (their maximum-likelihood estimates). A part with fewer than MIN_FIT eigenvalues
 borrows: a modulus law from the other kind's, the phase law Beta(1, 1), the sign split from the
-pairs' share with Re λ > 0 (the rule by which `numerics.models.init` turns a pair into a real
+pairs' share with Re λ > 0 (the rule by which `numerics.models.families` turns a pair into a real
 eigenvalue); each part records where it came from ("from") and on how many eigenvalues ("n").
 KS p-values are computed with the fitted parameters, so they are optimistic (Lilliefors): a small
 one is evidence against the law, a large one is not proof of it.

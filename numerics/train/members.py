@@ -1,8 +1,11 @@
-"""The one training loop, for any module with `markov_parameters` and `param_groups` on any `Problem`.
+"""The linear RNN's trainer, for any module with `markov_parameters` and `param_groups` on any `Problem`:
+full-batch gradient descent (or SGD, or Adam) on the function's ½-MSE, recorded at every step as
+impulse responses, the kernel regime's natural currency.
 
 - Ensembles: `train_members` steps K independent models stacked on a leading dimension (a stacked
   `LinearRNN` or `ScaledConvolution`) on a stack of K problems; `train` is that loop for one model.
-  Each member has its own step size, minibatch generator and divergence check.
+  Each member (a run) has its own step size, minibatch generator and divergence check; the update
+  with per-run rates is the training runtime's `packed.step_runs`.
 - Loss: ½ · mean over samples, positions and outputs of (ŷ − y)². With N averaged entries a step η
   on the parameters moves the function by η/N times the kernel, so the closed form steps by η/N.
 - center: train f − f_0 (the function minus its initial value), so every trainer starts from 0.
@@ -21,37 +24,10 @@ from torch import nn
 
 from ..data.problem import Problem, half_mse, stack_problems
 from ..errors import NumericsError, TrainingDiverged
+from .packed import step_runs
 
 OPTIMIZERS = ("gd", "sgd", "adam")
 DIVERGENCE_FACTOR = 1e6  # a loss this many times its initial value counts as diverged
-
-
-def stable_lr(X: torch.Tensor, grams: list[torch.Tensor], optimizer: str) -> float:
-    """A step that keeps the residual dynamics r ← (1 − η K / N) r stable for every tangent Gram given.
-
-    K = X (G / n_x) Xᵀ over (row, output) pairs, N their number.
-    gd: η = N / λ_max(K), the fastest mode removed in one step (stable up to 2N / λ_max); λ_max is
-        taken from the lag side, (XᵀX ⊗ I_{n_y}) G / n_x, which has the same nonzero eigenvalues.
-    sgd: η = 1 / max_i K_ii, since λ_max(K_B) ≤ tr K_B ≤ N_B max_i K_ii bounds every minibatch.
-    """
-    if optimizer not in ("gd", "sgd"):
-        raise NumericsError(f"lr='auto' is defined for gd and sgd, not {optimizer} (its step does not follow the kernel)")
-    steps = []
-    for gram in grams:
-        lags, n_y, n_x = gram.shape[:3]
-        rows = X.reshape(-1, lags, n_x)
-        if optimizer == "gd":
-            lag_side = torch.einsum("mjc,mJd,Jadkef->jackef", rows, rows, gram / n_x).reshape(gram.shape[:3].numel(), -1)
-            largest = float(torch.linalg.eigvals(lag_side).real.max())
-            if not largest > 0:
-                raise NumericsError("the tangent kernel is zero at these σ's (σ_F or σ_C = 0?): nothing would train")
-            steps.append(rows.shape[0] * n_y / largest)
-        else:
-            largest = float(torch.einsum("mjc,jacJad,mJd->ma", rows, gram / n_x, rows).max())
-            if not largest > 0:
-                raise NumericsError("the tangent kernel is zero at these σ's (σ_F or σ_C = 0?): nothing would train")
-            steps.append(1 / largest)
-    return min(steps)
 
 
 def member_curves(problem: Problem, responses: torch.Tensor, train_loss: torch.Tensor | None = None) -> list[dict]:
@@ -80,19 +56,6 @@ def _step_losses(X: torch.Tensor, y: torch.Tensor, x: torch.Tensor | None, respo
     return torch.cat([half_mse(X, responses[s:s + size], y, x) for s in range(0, responses.shape[0], size)])
 
 
-def adam_step(param: torch.Tensor, grad: torch.Tensor, state: dict, lr: torch.Tensor,
-               betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> torch.Tensor:
-    """The update of torch.optim.Adam (defaults, one tensor), with a learning rate per member; returns the step."""
-    if not state:
-        state.update(step=0, exp_avg=torch.zeros_like(param), exp_avg_sq=torch.zeros_like(param))
-    state["step"] += 1
-    state["exp_avg"].lerp_(grad, 1 - betas[0])
-    state["exp_avg_sq"].mul_(betas[1]).addcmul_(grad, grad, value=1 - betas[1])
-    step_size = lr / (1 - betas[0] ** state["step"])
-    denom = (state["exp_avg_sq"].sqrt() / (1 - betas[1] ** state["step"]) ** 0.5).add_(eps)
-    return step_size * state["exp_avg"] / denom
-
-
 def train_members(model: nn.Module, problem: Problem, *, lrs: list[float], seeds: list[int], name: str, steps: int,
                    optimizer: str, center: bool, lazy_scale: float, batch_size: int | None,
                    progress: Callable[[str, int, int], None] | None) -> list[dict | TrainingDiverged]:
@@ -109,8 +72,8 @@ def train_members(model: nn.Module, problem: Problem, *, lrs: list[float], seeds
     impulse = (lambda: model.markov_parameters(lags).unsqueeze(0)) if single else (lambda: model.markov_parameters(lags))  # noqa: E731
     initial = impulse().detach()
     groups = [(p, group["lr"]) for group in model.param_groups(1.0) for p in group["params"]]  # rate factor per tensor
-    rates = {id(p): torch.tensor([lr * rate for lr in lrs], dtype=p.dtype, device=p.device) for p, rate in groups}
-    adam = {id(p): {} for p, _ in groups}
+    rates = [torch.tensor([lr * rate for lr in lrs], dtype=p.dtype, device=p.device) for p, rate in groups]
+    adam = [{} for _ in groups]
     batch = batch_size or max(1, samples // 4)
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     members = torch.arange(K, device=initial.device)[:, None]
@@ -142,16 +105,7 @@ def train_members(model: nn.Module, problem: Problem, *, lrs: list[float], seeds
             X, y, x = problem.X, problem.y, problem.x
         objective = half_mse(X, L, y, x).sum() / lazy_scale**2  # members' parameters are disjoint
         grads = torch.autograd.grad(objective, [p for p, _ in groups], allow_unused=True)  # None: cannot reach the loss
-        with torch.no_grad():
-            for (param, _), grad in zip(groups, grads):
-                grad = torch.zeros_like(param) if grad is None else grad
-                lr = rates[id(param)].view(-1, *[1] * (grad.dim() - (0 if single else 1)))
-                lr = lr * moving.view_as(lr).to(lr.dtype) if stopped else lr  # diverged members stay put
-                if optimizer == "adam":
-                    update = adam_step(param, grad, adam[id(param)], lr)
-                    param.sub_(update.squeeze(0) if single else update)
-                else:  # p − lr·g in one pass, as torch.optim.SGD
-                    param.addcmul_(grad, lr.squeeze(0) if single else lr, value=-1)
+        step_runs([p for p, _ in groups], grads, rates, adam, optimizer, moving if stopped else None, run_axis=not single)
     responses, losses = torch.stack(responses), torch.stack(losses)
     curves = member_curves(problem, responses, losses)
     outcomes = []

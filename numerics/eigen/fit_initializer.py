@@ -22,7 +22,7 @@ read anywhere (THEORY.md, "Eigen view (paper 2)"). What the toolkit does, and ev
              that plays the vanilla W's role in the linearization at the origin and whose law an
              initializer of a gated cell most directly sets; "all" pools every gate's block (for a
              vanilla RNN the two are the same). `spectral` applies the one fitted law to each block.
-  fit        `numerics.eigen.fit.fit_law` (Beta laws for moduli and phases, fraction of reals, sign
+  fit        `numerics.eigen.spectral_law.fit_law` (Beta laws for moduli and phases, fraction of reals, sign
              split; KS goodness of fit) and `write_spectrum` (.npy + .npy.json sidecar).
 
 The fitted law is not confined to the unit disk: its support is the largest trained modulus
@@ -33,7 +33,7 @@ median modulus below 1).
 The sidecar's provenance says that it is a reconstruction, holds the exact call that made the file
 (the function and its arguments), the runs (task, seed, metric, kept or not), versions, git commit
 and date. The committed default `numerics/eigen/default_spectrum.npy` is remade by
-`python -m numerics.eigen.fitting` (`default_spectrum`).
+`python -m numerics.eigen.fit_initializer` (`default_spectrum`).
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import NumericsError, TrainingDiverged
 from ..io import environment
-from .fit import fit_law, write_spectrum
+from .spectral_law import fit_law, write_spectrum
 from .train import CELLS, train_classifier
 
 CANDIDATE = {"rnn": "h", "rnn-tanh": "h", "rnn-relu": "h", "lstm": "g", "gru": "n"}
@@ -53,7 +53,7 @@ BLOCKS = ("candidate", "all")
 RECONSTRUCTION = ("The toolkit's reconstruction of the paper's procedure (Dou & Principe 2023 build their "
                   "initializer 'from observations on well-trained RNNs'; their exact construction is not public): "
                   "train networks, keep those whose final test metric reached the task's threshold, pool the final "
-                  "eigenvalues of the chosen recurrent blocks, fit a parametric law (numerics.eigen.fit.fit_law) and "
+                  "eigenvalues of the chosen recurrent blocks, fit a parametric law (numerics.eigen.spectral_law.fit_law) and "
                   "sample a spectrum from it.")
 DEFAULT_PATH = Path(__file__).with_name("default_spectrum.npy")
 DEFAULT_ARGS = {"tasks": ["tomita:3", "tomita:4", "digits"], "cell": "rnn", "seeds": [0, 1, 2, 3], "init": "xavier",
@@ -145,7 +145,7 @@ def fit_from_training(tasks: Sequence[str], cell: str, seeds: Sequence[int], *, 
         raise NumericsError(f"no run reached its threshold (0 of {len(runs)} well-trained): nothing to fit; "
                             "train longer (steps) or lower the threshold")
     law = fit_law(pooled)
-    call = ("numerics.eigen.fitting.fit_from_training(" + ", ".join(
+    call = ("numerics.eigen.fit_initializer.fit_from_training(" + ", ".join(
         f"{k}={v!r}" for k, v in [("tasks", tasks), ("cell", cell), ("seeds", seeds)]) + ", " + ", ".join(
         f"{k}={arguments[k]!r}" for k in arguments if k not in ("tasks", "cell", "seeds")) + f", out_path={_shown(out_path)!r})")
     record = {"procedure": RECONSTRUCTION, "call": call, "arguments": arguments,
@@ -157,11 +157,22 @@ def fit_from_training(tasks: Sequence[str], cell: str, seeds: Sequence[int], *, 
             "blocks": sorted(pooled_keys)}
 
 
+def law_text(done: dict) -> str:
+    """What `rnnmemory eigen fit` prints: the runs kept, the law's radius and real fraction, the KS fits, the file."""
+    law = done["law"]
+    lines = [f"{done['well_trained']} of {done['total']} runs well-trained; r_max {law['r_max']:.4g}, "
+             f"fraction real {law['fraction_real']:.3g}"]
+    for part, fit in law.get("goodness", {}).items():
+        if isinstance(fit, dict) and "statistic" in fit:
+            lines.append(f"  KS {part}: D = {fit['statistic']:.3g}, p = {fit['pvalue']:.3g} (n = {fit.get('n')})")
+    return "\n".join(lines + [done["path"]])
+
+
 def default_spectrum(out_path: str | Path = DEFAULT_PATH, progress: Callable[[dict], None] | None = None) -> dict:
     """Remake the committed default spectrum file (`DEFAULT_ARGS`: a vanilla tanh RNN, hidden 64,
     xavier, trained on tomita:3, tomita:4 and digits with seeds 0–3; about a minute on one core)."""
     return fit_from_training(**DEFAULT_ARGS, out_path=out_path, progress=progress,
-                             provenance={"command": "python -m numerics.eigen.fitting"})
+                             provenance={"command": "python -m numerics.eigen.fit_initializer"})
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The eigen initializer's law (numerics.eigen.fit): recovery of known parameters, goodness of fit
+"""The eigen initializer's law (numerics.eigen.spectral_law): recovery of known parameters, goodness of fit
 that tells a matching law from a wrong one, and spectrum files that the spectral family reads."""
 import json
 
@@ -11,9 +11,9 @@ from threadpoolctl import threadpool_limits
 from derivations.families import load_spectrum
 from derivations.lag_kernel import kernel_matrix
 from derivations.spec import Spec
-from numerics.eigen.fit import fit_law, goodness_of_fit, sample_law, write_spectrum
+from numerics.eigen.spectral_law import fit_law, goodness_of_fit, sample_law, write_spectrum
 from numerics.errors import NumericsError
-from numerics.models.init import unit_recurrent_matrix
+from numerics.models.families import unit_recurrent_matrix
 
 SIGMAS = {"W": 0.8, "F": 1.1, "C": 0.9, "D": 0.7}
 RING = np.exp(1j * np.linspace(0.1, 3.0, 20))
