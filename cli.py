@@ -6,6 +6,7 @@ ends in one line on stderr and exit code 2. docs/commands.md is generated from t
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shlex
@@ -14,11 +15,17 @@ from pathlib import Path
 
 import click
 
-from derivations.spec import BLOCKS, CONVENTIONS, DEFAULT_SIGMAS, PARAMETERIZATIONS, Spec, SpecError
+from derivations.spec import (
+    BLOCKS,
+    CONVENTIONS,
+    DEFAULT_SIGMAS,
+    PARAMETERIZATIONS,
+    Spec,
+    SpecError,
+    parse_blocks,
+    parse_rates,
+)
 
-SIGMA_NAMES = ("sigma_W", "sigma_F", "sigma_C", "sigma_D")
-EVAL_DEFAULTS = {f"sigma_{block}": value for block, value in DEFAULT_SIGMAS.items()}
-MAX_EVAL_LAGS = 10 ** 6  # derive --lags: a table longer than this is a typo, not a request
 MAX_SIGMA = 1e6  # σ's (and λ's) beyond this overflow float64 within a few lags: a typo, not a network
 MAX_COUNT = 2 ** 31 - 1  # counts (steps, lags, seeds, samples, lengths) beyond this overflow torch's sizes
 
@@ -89,65 +96,22 @@ def invocation() -> str:
 # ---------------------------------------------------------------- option parsers
 
 
-def _parse_blocks(ctx, param, value):
-    if value is None:
-        return None
-    blocks = [b.strip() for b in value.split(",") if b.strip()]
-    for b in blocks:
-        if b not in BLOCKS:
-            raise click.BadParameter(f"unknown block {b!r} (blocks are {', '.join(BLOCKS)})")
-    return tuple(blocks)
-
-
-def _parse_rates(ctx, param, values):
-    rates = []
-    for item in values:
-        block, sep, value = item.partition("=")
-        block = block.strip()
-        if not sep or block not in BLOCKS:
-            raise click.BadParameter(f"{item!r} is not BLOCK=RATE with a block among {', '.join(BLOCKS)}")
-        if block in dict(rates):
-            raise click.BadParameter(f"the rate of {block} is given twice")
-        rates.append((block, value.strip()))
-    return tuple(rates)
-
-
-def _parse_eval(ctx, param, value):
-    if value is None:
-        return None
-    values, seen = dict(EVAL_DEFAULTS), set()
-    for item in value.split(","):
-        name, sep, number = item.partition("=")
-        name = name.strip()
-        if not sep or not (name in SIGMA_NAMES or name.startswith("lambda_") and name[7:] in BLOCKS):
-            raise click.BadParameter(f"{item!r} is not NAME=VALUE with NAME among {', '.join(SIGMA_NAMES)} or lambda_X")
+def _checked(parse):
+    """An option callback from a library parser: its one-line error becomes click's."""
+    def callback(ctx, param, value):
         try:
-            values[name] = float(number)
-        except ValueError:
-            raise click.BadParameter(f"{name} is not a number: {number!r}") from None
-        if name in seen:
-            raise click.BadParameter(f"{name} is given twice")
-        seen.add(name)
-        if not 0 <= values[name] <= MAX_SIGMA:
-            raise click.BadParameter(f"{name} must be a number from 0 to {MAX_SIGMA:g}, got {number.strip()}")
-        if name.startswith("lambda_") and values[name] == 0:
-            raise click.BadParameter(f"{name} must be positive (freeze a block by leaving it out of --train)")
-    if "sigma_W" not in values:
-        raise click.BadParameter("sigma_W is required")
-    return values
+            return None if value is None else parse(value)
+        except SpecError as error:
+            raise click.BadParameter(str(error)) from None
+    return callback
 
 
-def _parse_lags(ctx, param, value):
-    start, sep, stop = value.partition(":")
-    try:
-        lo, hi = (int(start), int(stop)) if sep else (0, int(start))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not START:STOP (integers)") from None
-    if lo < 0 or hi <= lo:
-        raise click.BadParameter(f"{value!r} is empty or negative; need 0 ≤ START < STOP")
-    if hi - lo > MAX_EVAL_LAGS:
-        raise click.BadParameter(f"{value!r} asks for {hi - lo} lags; at most {MAX_EVAL_LAGS} are evaluated at once")
-    return range(lo, hi)
+def _describe(name: str):
+    def parse(value):  # derive's parsers live with the derivation's printer (SymPy loads only for derive)
+        from derivations import describe
+
+        return getattr(describe, name)(value)
+    return parse
 
 
 def _parse_list(kind, name):
@@ -191,15 +155,15 @@ def _options(*options):
     return decorate
 
 
-spec_options = _options(
+_spec_options = _options(
     click.option("--param", type=click.Choice(PARAMETERIZATIONS), default="ntk", show_default=True,
                  help="ntk: tilde parameters with 1/√fan-in; standard: raw parameters at rate η/n."),
     click.option("--convention", type=click.Choice(CONVENTIONS), default="A", show_default=True,
                  help="A: input enters h_k at step k; B: at step k+1 (lag 0 is D alone)."),
     click.option("--feedthrough/--no-feedthrough", default=True, show_default=True, help="Include ŷ_k += D x_k."),
-    click.option("--train", "trained", callback=_parse_blocks, default=None, metavar="W,F,C[,D]",
+    click.option("--train", "trained", callback=_checked(parse_blocks), default=None, metavar="W,F,C[,D]",
                  help="Blocks trained; the rest are frozen. Default: all."),
-    click.option("--rate", "rates", multiple=True, callback=_parse_rates, metavar="BLOCK=RATE",
+    click.option("--rate", "rates", multiple=True, callback=_checked(parse_rates), metavar="BLOCK=RATE",
                  help="Relative learning rate λ of a trained block (repeatable; default 1)."),
     click.option("--symbolic-rates", is_flag=True, help="Keep λ_W, λ_F, λ_C, λ_D as symbols."),
     click.option("--init", "init", default="gaussian", show_default=True, metavar="FAMILY[:key=value,…]",
@@ -208,17 +172,22 @@ spec_options = _options(
 )
 
 
-def make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init="gaussian") -> Spec:
-    if symbolic_rates and rates:
-        raise InputError("--rate and --symbolic-rates exclude each other")
-    return Spec(param=param, convention=convention, feedthrough=feedthrough,
-                trained=trained if trained is not None else BLOCKS, rates=rates, symbolic_rates=symbolic_rates, init=init)
+def spec_options(f):
+    """The parameterization options of every command that builds a `Spec`; the command gets `spec`."""
+    @functools.wraps(f)
+    def command(*, param, convention, feedthrough, trained, rates, symbolic_rates, init, **rest):
+        if symbolic_rates and rates:
+            raise InputError("--rate and --symbolic-rates exclude each other")
+        spec = Spec(param=param, convention=convention, feedthrough=feedthrough, rates=rates, init=init,
+                    trained=trained if trained is not None else BLOCKS, symbolic_rates=symbolic_rates)
+        return f(spec=spec, **rest)
+    return _spec_options(command)
 
 
-def _numeric_spec(*args) -> Spec:
-    if args[5]:
+def _numeric(spec: Spec) -> Spec:
+    if spec.symbolic_rates:
         raise InputError("checks need numeric rates; drop --symbolic-rates")
-    return make_spec(*args)
+    return spec
 
 
 device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
@@ -261,6 +230,28 @@ def scale_options(default):
                      + (" [default]" if default == "quick" else ""), **({"default": True} if default == "quick" else {})),
         click.option("--full", "scale", flag_value="full", help="Publication scale: a GPU or a Dask cluster."),
         click.option("--tiny", "scale", flag_value="tiny", help="Seconds: every code path, numbers without meaning."))
+
+
+def plrnn_training_options(*, hidden: int, steps: int | None, batch: int, lr: float, steps_help: str | None = None):
+    """How a PLRNN command trains: width, steps, batch, Adam's rate and schedule, the regularizer."""
+    return _options(
+        click.option("--hidden", type=click.IntRange(1, 4096), default=hidden, show_default=True),
+        click.option("--steps", type=int, default=steps, show_default=steps is not None, callback=_positive,
+                     help=steps_help),
+        click.option("--batch", type=int, default=batch, show_default=True, callback=_positive),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=lr, show_default=True,
+                     help="Adam's (peak) rate; the public code: 1e-3."),
+        click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine", show_default=True,
+                     help="Adam's rate annealed to 0 (cosine) or constant (the public code)."),
+        click.option("--p", type=float, default=0.5, show_default=True, help="rplrnn: fraction of regularized units."),
+        click.option("--tau", type=float, default=5.0, show_default=True,
+                     help="rplrnn: regularization strength τ_A = τ_W."))
+
+
+def data_dir_option(tasks: str):
+    return click.option("--data-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+                        help=f"Directory of the four MNIST IDX files (train-images-idx3-ubyte, …, plain or .gz); "
+                             f"needed by {tasks}. Nothing is downloaded.")
 
 
 # ---------------------------------------------------------------- progress, workers, sweeps
@@ -351,18 +342,19 @@ def main():
 @main.command()
 @spec_options
 @click.option("--format", "fmt", type=click.Choice(["text", "latex", "json"]), default="text", show_default=True)
-@click.option("--eval", "point", callback=_parse_eval, default=None, metavar="sigma_W=0.8,sigma_F=1,...",
+@click.option("--eval", "point", callback=_checked(_describe("parse_point")), default=None,
+              metavar="sigma_W=0.8,sigma_F=1,...",
               help="Evaluate at these σ (and λ with --symbolic-rates); σ_F, σ_C, σ_D default 1.")
-@click.option("--lags", callback=_parse_lags, default="0:12", show_default=True, metavar="START:STOP",
+@click.option("--lags", callback=_checked(_describe("parse_lags")), default="0:12", show_default=True,
+              metavar="START:STOP",
               help="Lags to evaluate with --eval (STOP excluded).")
-def derive(param, convention, feedthrough, trained, rates, symbolic_rates, init, fmt, point, lags):
+def derive(spec, fmt, point, lags):
     """Derive the lag weights α_j of the wide-limit NTK for a parameterization.
 
     Example: rnnmemory derive --convention B --train W,C --eval sigma_W=0.8 --lags 0:6
     """
     from derivations import describe
 
-    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
     click.echo(describe.derive_output(spec, fmt, point, lags))
 
 
@@ -373,7 +365,7 @@ def derive(param, convention, feedthrough, trained, rates, symbolic_rates, init,
                    "Jacobian-product bounds (numpy, latex).")
 @click.option("--target", type=click.Choice(["numpy", "torch", "latex", "c"]), required=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write into.")
-def emit(param, convention, feedthrough, trained, rates, symbolic_rates, init, content, target, out):
+def emit(spec, content, target, out):
     """Write code generated from the derived expressions (numpy, torch, LaTeX or C).
 
     Example: rnnmemory emit --target c --out build/
@@ -383,7 +375,6 @@ def emit(param, convention, feedthrough, trained, rates, symbolic_rates, init, c
     from derivations.emit import render
     from numerics.io import write_files
 
-    spec = make_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
     for path in write_files(out, render(content, target, spec)):  # everything is rendered before a file is written
         click.echo(str(path))
 
@@ -412,8 +403,8 @@ def _widths(ctx, param, value):
 @click.option("--seeds", type=int, default=4, show_default=True, callback=_positive)
 @worker_options(1)
 @run_options
-def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, init, widths, sigma_ws, lags, seeds, jobs,
-              scheduler, sigma_f, sigma_c, sigma_d, device, dtype, seed, out, force, fmt):
+def check_ntk(spec, widths, sigma_ws, lags, seeds, jobs, scheduler, sigma_f, sigma_c, sigma_d, device, dtype, seed, out,
+              force, fmt):
     """Empirical NTK lag weights at initialization against the derived α_j.
 
     Each random network is a cell cached in OUT/cells (the cells of figures F1 and F2), so a rerun
@@ -424,8 +415,7 @@ def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, in
     from numerics import checks
     from numerics.io import to_json
 
-    spec = _numeric_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
-    sigmas = {"F": sigma_f, "C": sigma_c, "D": sigma_d}
+    spec, sigmas = _numeric(spec), {"F": sigma_f, "C": sigma_c, "D": sigma_d}
     with _resumable(out), _Progress(len(set(widths)) * len(set(sigma_ws)) * seeds, "tangent Grams") as progress:
         record, path = checks.ntk_command(spec, widths, sigma_ws, lags, seeds, out, force=force, sigmas=sigmas,
                                           device=device, dtype=dtype, seed=seed, jobs=jobs, scheduler=scheduler,
@@ -453,9 +443,8 @@ def check_ntk(param, convention, feedthrough, trained, rates, symbolic_rates, in
               help="Lag kernel of the scaled convolution: derived (α_j for Gaussian W, full Θ_jk otherwise), or this "
                    "network's tangent Gram.")
 @run_options
-def check_train(param, convention, feedthrough, trained, rates, symbolic_rates, init, teacher, width, sigma_w, steps,
-                samples, length, task, optimizer, lr, center, lazy_scale, kernel, sigma_f, sigma_c, sigma_d, device,
-                dtype, seed, out, force, fmt):
+def check_train(spec, teacher, width, sigma_w, steps, samples, length, task, optimizer, lr, center, lazy_scale, kernel,
+                sigma_f, sigma_c, sigma_d, device, dtype, seed, out, force, fmt):
     """Train the RNN, its scaled convolution and the closed form from one initial function.
 
     Example: rnnmemory check train --teacher decay:0.5 --sigma-w 0.5 --width 2048 --center --out results/train
@@ -463,7 +452,7 @@ def check_train(param, convention, feedthrough, trained, rates, symbolic_rates, 
     from numerics import checks
     from numerics.io import to_json
 
-    spec = _numeric_spec(param, convention, feedthrough, trained, rates, symbolic_rates, init)
+    spec = _numeric(spec)
     if lr != "auto":
         try:
             lr = float(lr)
@@ -582,9 +571,7 @@ def eigen_spectrum(cell, init_name, hidden, seed, out, force):
 @click.option("--embed", type=click.IntRange(1, 4096), default=None, help="multi30k's word-embedding size (default: 128).")
 @click.option("--spectrum", default=None, metavar="FILE.npy",
               help="The eigen initializer's spectrum file (default: the committed numerics/eigen/default_spectrum.npy).")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
-              help="Directory of the four MNIST IDX files (train-images-idx3-ubyte, …, plain or .gz); needed by "
-                   "mnist and pmnist. Nothing is downloaded.")
+@data_dir_option("mnist and pmnist")
 @click.option("--multi30k-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Directory of the Multi30k text files (train, val, test_2016_flickr .en/.de, plain or .gz); "
                    "needed by multi30k. Nothing is downloaded.")
@@ -661,18 +648,12 @@ def plrnn():
               "system its own, a data file 1).")
 @click.option("--noise", type=float, default=0.05, show_default=True,
               help="Observation noise of simulated systems, a fraction of each variable's sd.")
-@click.option("--hidden", type=click.IntRange(1, 4096), default=50, show_default=True)
 @click.option("--window", type=int, default=None, callback=_positive,
               help="Training window (default: lorenz63 50, bursting and others 100).")
 @click.option("--tau-tf", default=None,
               help="Teacher forcing every τ_tf steps (default: lorenz63 5, bursting and others 10), or auto: the "
                    "Lyapunov time in steps where λ_max is known (Lorenz-63, dysts), else the data's autocorrelation time.")
-@click.option("--steps", type=int, default=3000, show_default=True, callback=_positive)
-@click.option("--batch", type=int, default=16, show_default=True, callback=_positive)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-3, show_default=True)
-@click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine", show_default=True)
-@click.option("--p", type=float, default=0.5, show_default=True, help="rplrnn: fraction of regularized units.")
-@click.option("--tau", type=float, default=5.0, show_default=True, help="rplrnn: regularization strength τ_A = τ_W.")
+@plrnn_training_options(hidden=50, steps=3000, batch=16, lr=5e-3)
 @sweep_options()
 def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hidden, window, tau_tf, steps, batch, lr,
                       schedule, p, tau, out, device, jobs, scheduler):
@@ -723,20 +704,11 @@ def plrnn_emit(target, out):
 @click.option("--model", "models", callback=_parse_list(str, "models"), default="rplrnn,plrnn,rnn,irnn,lstm",
               show_default=True, help="rplrnn, plrnn, iplrnn, rnn, irnn, nprnn, ornn, lstm.")
 @click.option("--seeds", type=int, default=2, show_default=True, callback=_positive)
-@click.option("--p", type=float, default=0.5, show_default=True, help="rplrnn: fraction of regularized units.")
-@click.option("--tau", type=float, default=5.0, show_default=True, help="rplrnn: regularization strength τ_A = τ_W.")
-@click.option("--hidden", type=click.IntRange(1, 4096), default=40, show_default=True)
-@click.option("--steps", type=int, default=None, callback=_positive,
-              help="Training steps at every T (default: 100·T; digits and mnist 100 × their length).")
-@click.option("--batch", type=int, default=64, show_default=True, callback=_positive)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True,
-              help="Adam's (peak) rate; the public code: 1e-3.")
-@click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine", show_default=True,
-              help="Adam's rate annealed to 0 (cosine) or constant (the public code).")
+@plrnn_training_options(hidden=40, steps=None, batch=64, lr=2e-3,
+                        steps_help="Training steps at every T (default: 100·T; digits and mnist 100 × their length).")
 @click.option("--sizes", callback=_parse_list(int, "sizes"), default="10000,1000,1000", show_default=True,
               help="Training, validation and test sequences of the addition and multiplication problems.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
-              help="Directory of the four MNIST IDX files; needed by mnist. Nothing is downloaded.")
+@data_dir_option("mnist")
 @sweep_options()
 def plrnn_long_range(tasks, lengths, models, seeds, p, tau, hidden, steps, batch, lr, schedule, sizes, data_dir, out,
                      device, jobs, scheduler):

@@ -36,7 +36,7 @@ floor p at every lag — the linear counterpart of the identity block here. The 
 diagonal, which is the case X_s = 0 (the attractor units feed nothing into the others); the PLRNN
 allows X_s ≠ 0.
 
-`numerics.plrnn.analysis` evaluates these expressions for trained models through the code emitted
+`numerics.plrnn.regions` evaluates these expressions for trained models through the code emitted
 from them (`rnnmemory emit --content plrnn`, committed as `derivations/generated/plrnn_numpy.py`).
 """
 from __future__ import annotations

@@ -83,6 +83,9 @@ class Spec:
                 raise SpecError(f"rate of {block} is not a number: {value!r}") from None
             if rate <= 0:
                 raise SpecError(f"rate of {block} must be positive, got {value} (freeze a block by leaving it out of the trained blocks)")
+            if block not in trained:
+                raise SpecError(f"a rate is given for {block}, which is not trained (trained: {','.join(b for b in BLOCKS if b in trained)}); "
+                                "a frozen block has no rate")
             rates[block] = str(value)
         # Canonical order so equal specs hash equally.
         object.__setattr__(self, "trained", tuple(b for b in BLOCKS if b in trained))
@@ -155,3 +158,27 @@ class Spec:
 
 
 DEFAULT = Spec()
+
+
+def parse_blocks(text: str) -> tuple[str, ...]:
+    """'W,F,C' → ('W', 'F', 'C'): the blocks a spec trains, as the command line writes them."""
+    blocks = tuple(b.strip() for b in text.split(",") if b.strip())
+    for b in blocks:
+        if b not in BLOCKS:
+            raise SpecError(f"unknown block {b!r} (blocks are {', '.join(BLOCKS)})")
+    return blocks
+
+
+def parse_rates(items) -> tuple[tuple[str, str], ...]:
+    """['W=3', 'C=0.5'] → (('W', '3'), ('C', '0.5')): relative rates as the command line writes them
+    (the values are checked by `Spec`)."""
+    rates: list[tuple[str, str]] = []
+    for item in items:
+        block, sep, value = item.partition("=")
+        block = block.strip()
+        if not sep or block not in BLOCKS:
+            raise SpecError(f"{item!r} is not BLOCK=RATE with a block among {', '.join(BLOCKS)}")
+        if block in dict(rates):
+            raise SpecError(f"the rate of {block} is given twice")
+        rates.append((block, value.strip()))
+    return tuple(rates)

@@ -1,7 +1,7 @@
 """Benchmarks: each fast path against a plain baseline, in one run, on one named device.
 
 Records are {name, baseline_s, fast_s, ratio = baseline_s / fast_s, device, ...}: the two timed
-computations are described in 'baseline' and 'fast', the issue's goal for the ratio (or, for the
+computations are described in 'baseline' and 'fast', the project's goal for the ratio (or, for the
 command line, the seconds) in 'goal' and 'passed'. Timing: one warm-up call, then the median of
 several repeats, with `torch.cuda.synchronize()` around each on a GPU. Peak memory of each side
 is measured too, in a separate call ('peak_memory_*_bytes', 'memory_method'): on a GPU
@@ -37,7 +37,7 @@ import torch
 
 # Sampling period of the CPU peak-memory measurement (seconds).
 SAMPLE_S = 5e-4
-# Goals stated in the issues (ratios, except the command line's seconds on a 2-core CPU).
+# The project's goals (ratios, except the command line's seconds on a 2-core CPU).
 CLI_GOAL_S = 2.0
 GOALS = {"cpu": {"ntk": 200.0, "step": 10.0, "ensemble": 2.0, "plrnn": 0.5}, "cuda": {"step": 30.0, "ensemble": 8.0}}
 # Sizes: (full, quick). The quick ones only check that everything runs.
@@ -309,7 +309,7 @@ def bench_plrnn(device: torch.device, device_name: str, repeats: int, hidden: in
         records.append(_record(f"PLRNN training step ({size}): hand-written backward vs autograd", "plrnn-autograd",
                                device, device_name, repeats, ("the loop under autograd", steps["rplrnn, autograd loop"]),
                                ("rplrnn (hand-written backward)", steps["rplrnn"])))
-    # reconstruction (issue 13): windows of 100 steps of a 3-variable series, teacher forcing every 10
+    # reconstruction: windows of 100 steps of a 3-variable series, teacher forcing every 10
     window = min(100, lengths[-1])
     steps = reconstruction_steps(hidden=hidden, batch=min(batch, 64), window=window, tau_tf=10, observed=3,
                                  device=device)

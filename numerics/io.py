@@ -108,7 +108,8 @@ def to_json(data) -> str:
 
 
 class ResultDir:
-    """Where one command's results go. Refuses an existing result unless `force`."""
+    """Where one command's results go. Refuses an existing result unless `force`; the directory is
+    made when the first file is written, so a run refused on the way leaves nothing behind."""
 
     def __init__(self, path: str | Path, force: bool = False):
         self.path = Path(path)
@@ -116,9 +117,9 @@ class ResultDir:
             raise NumericsError(f"output path {self.path} is a file, not a directory")
         if (self.path / "result.json").exists() and not force:
             raise NumericsError(f"{self.path} already holds a result; pass --force to overwrite it")
-        self.path.mkdir(parents=True, exist_ok=True)
 
     def write_result(self, result: dict) -> Path:
+        self.path.mkdir(parents=True, exist_ok=True)
         target = self.path / "result.json"
         write_atomic(target, to_json(result))
         return target
@@ -128,6 +129,7 @@ class ResultDir:
         import matplotlib.pyplot as plt
 
         paths = []
+        self.path.mkdir(parents=True, exist_ok=True)
         for ext in ("png", "pdf"):
             buffer = io.BytesIO()
             fig.savefig(buffer, format=ext, dpi=200, bbox_inches="tight")

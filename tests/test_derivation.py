@@ -25,7 +25,7 @@ def _num(expr, extra=None):
 
 
 def test_default_spec_reproduces_the_published_weights():
-    # The published result (THEORY.md) as an oracle; the derivation itself never sees it.
+    # The published result (docs/theory.md) as an oracle; the derivation itself never sees it.
     j, (w, f, c, d) = S.lag, (S.sigma[b] for b in "WFCD")
     expected = (j + 2) * c**2 * f**2 * w ** (2 * j) + d**2 * sp.KroneckerDelta(j, 0)
     assert sp.simplify(derive(Spec()).alpha.expr() - expected) == 0

@@ -11,6 +11,8 @@ from numerics.experiments.registry import EXPERIMENTS, REGISTRY
 from numerics.pipeline import reproduce as pipeline
 from numerics.pipeline.cells import cell_key
 
+pytestmark = pytest.mark.slow  # F8 and F9 end to end
+
 TINY = "tiny"
 
 

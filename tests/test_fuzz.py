@@ -34,6 +34,8 @@ from hypothesis import strategies as st
 
 import cli
 
+pytestmark = pytest.mark.slow  # hypothesis drives the command line through hundreds of inputs
+
 PREFIX = "rnnmemory: error:"
 TIME_LIMIT_S = 10  # a valid tiny run takes ~0.1-2.5 s; a derivation ~0.1-1 s
 MEMORY_HEADROOM = 6 * 2**30  # bytes of address space a run may add on top of what the process holds

@@ -40,6 +40,7 @@ def _symbolic_matrix(spec, lags):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("init,convention", [(f, "A") for f in FAMILIES] + [("identity", "B"), ("attractor", "B")])
 def test_closed_form_matches_numeric_assembly(init, convention):
     spec = Spec(init=init, convention=convention, rates=(("W", "3"),))
@@ -195,7 +196,7 @@ def test_emit_single_lag_and_partial_specs(tmp_path, args):
     for target in ("numpy", "torch", "c", "latex"):
         result = runner.invoke(cli.main, ["emit", *args, "--target", target, "--out", str(tmp_path / target)])
         assert result.exit_code == 0, result.output
-    spec = cli.make_spec("ntk", "A", True, tuple(args[3].split(",")), (), False, args[1])
+    spec = Spec(trained=tuple(args[3].split(",")), init=args[1])
     found = kernel_matrix(spec, 4, SIGMAS)["kernel"]
     for target in ("numpy", "torch"):
         (source,) = render("lag-weights", target, spec).values()

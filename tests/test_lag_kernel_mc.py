@@ -27,6 +27,8 @@ import pytest
 from derivations.lag_kernel import kernel_matrix
 from derivations.spec import Spec
 
+pytestmark = pytest.mark.slow  # random networks of width 400–600 for every family
+
 SIGMAS = {"W": 0.8, "F": 1.0, "C": 1.0, "D": 1.0}
 LAGS = 6  # lags 0..5
 WIDTH = 768

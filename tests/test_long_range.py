@@ -1,5 +1,5 @@
 """The rPLRNN paper's long-range problems (numerics/data/long_range.py) against their specification
-(THEORY.md, "PLRNN (paper 3)"), and the task loading of numerics/plrnn/train.py."""
+(docs/theory.md, paper 3), and the task loading of numerics/plrnn/train.py."""
 import numpy as np
 import pytest
 import torch
@@ -65,7 +65,7 @@ def test_the_threshold_and_the_chance_levels():
     outputs = torch.tensor([[1.0], [1.0 + 0.039], [1.0 - 0.041], [float("nan")]])
     assert correct(outputs, targets).tolist() == [True, True, False, False]
     assert fraction_correct(outputs, targets) == 0.5 and TOLERANCE == 0.04
-    # predicting the mean target scores THEORY.md's chance levels: ≈ 0.08 (sum), ≈ 0.11 (product)
+    # predicting the mean target scores the chance levels of docs/theory.md: ≈ 0.08 (sum), ≈ 0.11 (product)
     n = 200_000
     for task, mean, chance in (("addition", 1.0, 0.08 * (1 - 0.02)), ("multiplication", 0.25, 0.08 * np.log(4))):
         _, y = marker_problem(task, 20, n, 7)

@@ -99,6 +99,7 @@ def test_both_recurrent_blocks_take_the_initializer():
 # 96–100 (train loss ≈ 0.002); LSTM after 800 steps 54–80 on val, 28–54 on test (loss ≈ 0.1, it
 # learns more slowly at the same rate). The thresholds sit well below the worst measured trained
 # score and far above the untrained one, so they detect "does not learn" without flaking.
+@pytest.mark.slow
 @pytest.mark.parametrize("cell, steps, threshold", [("gru", 600, 80.0), ("lstm", 800, 35.0)])
 def test_training_learns_the_word_mapping(corpus, cell, steps, threshold):
     untrained = train_translation(corpus, cell, "orthogonal", 0, steps=0, **SMALL)

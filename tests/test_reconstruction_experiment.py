@@ -22,6 +22,7 @@ def test_the_experiment_names_the_trainers_models():
     assert reconstruction.MODELS == MODELS
 
 
+@pytest.mark.slow
 def test_tiny_end_to_end(tmp_path):
     todo = list({cell_key(c): c for c in reconstruction.R1.cells(TINY) + tau_sweep.R2.cells(TINY)}.values())
     records = run_cells(todo, reconstruction.compute, CellCache(tmp_path), group=reconstruction.RECONSTRUCT.group)

@@ -10,6 +10,8 @@ import cli
 from numerics.experiments.registry import EXPERIMENTS, REGISTRY
 from numerics.pipeline import reproduce as pipeline
 
+pytestmark = pytest.mark.slow  # reproduce --tiny end to end, twice
+
 
 def reproduce(out):
     """The real command at the tiny scale (seconds, not minutes)."""

@@ -48,6 +48,7 @@ def assert_cluster_gone():
     assert worker_processes() == []
 
 
+@pytest.mark.slow
 def test_local_cluster_gives_the_serial_records(tmp_path):
     cells = sweep_compute.cells(6, size=6)
     done = []
@@ -72,6 +73,7 @@ def read_log(path):
     return rows
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_task_loses_nothing(tmp_path, monkeypatch):
     """SIGKILL a worker process in the middle of a cell: Dask reruns its task on a live worker."""
     log = tmp_path / "log"
@@ -115,6 +117,7 @@ def test_a_worker_killed_mid_task_loses_nothing(tmp_path, monkeypatch):
     assert_cluster_gone()
 
 
+@pytest.mark.slow
 def test_a_failing_task_stops_the_sweep_and_keeps_finished_cells(tmp_path):
     cells = sweep_compute.cells(3) + [{"kind": "test", "seed": 3, "size": 5, "sleep": 0.5, "fail": True}]
     cache = CellCache(tmp_path)
@@ -125,6 +128,7 @@ def test_a_failing_task_stops_the_sweep_and_keeps_finished_cells(tmp_path):
     assert_cluster_gone()
 
 
+@pytest.mark.slow
 def test_ctrl_c_closes_the_cluster_and_keeps_finished_cells(tmp_path):
     cells = sweep_compute.cells(6, sleep=0.3)
     cache = CellCache(tmp_path)
@@ -155,6 +159,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_a_separately_started_scheduler(tmp_path):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -192,6 +197,29 @@ def with_group(process, sig):
         os.killpg(process.pid, sig)  # the process group we started, nanny and worker included
     except ProcessLookupError:
         pass
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_one_line(tmp_path):
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", str(port), "--no-dashboard"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        from distributed import Client
+
+        with Client(address, timeout="30s", set_as_default=False):
+            pass  # the scheduler is up
+        start = time.monotonic()
+        with pytest.raises(NumericsError, match=f"the Dask scheduler at {address} has no workers") as raised:
+            run_cells(sweep_compute.cells(2), sweep_compute.compute, CellCache(tmp_path), scheduler=address,
+                      worker_timeout=2)
+        assert time.monotonic() - start < 30 and "\n" not in str(raised.value)
+        assert not (tmp_path / "cells").exists()
+    finally:
+        with_group(scheduler, signal.SIGKILL)
+        scheduler.wait(timeout=10)
 
 
 def test_an_unreachable_scheduler_is_one_line(tmp_path):

@@ -1,4 +1,4 @@
-"""Long-range benchmark problems of the rPLRNN paper (THEORY.md, "PLRNN (paper 3)"), generated here.
+"""Long-range benchmark problems of the rPLRNN paper (docs/theory.md, paper 3), generated here.
 
 - `addition_problem`, `multiplication_problem` (Hochreiter & Schmidhuber 1997, as the public
   reg-PLRNN code states them): two input channels over T steps. Channel 0 holds a value
@@ -8,7 +8,7 @@
   last step, is the sum or the product of the two marked values. A trial is correct when the
   absolute error is below `TOLERANCE` = 0.04 (`correct`, `fraction_correct`). Predicting the
   mean target scores ≈ 0.078 (addition, density 1 at the mean 1) and ≈ 0.111 (multiplication,
-  density −ln ¼ at the mean ¼): the chance levels THEORY.md quotes.
+  density −ln ¼ at the mean ¼): the chance levels docs/theory.md quotes.
 - `mnist_normalized`: sequential MNIST for the PLRNN, `numerics.data.digits.mnist_sequences`
   (the same IDX reader as the eigen benchmark) with the public code's normalization
   (x − 0.1307)/0.3081 of pixels in [0, 1].

@@ -3,8 +3,9 @@
   decay:ρ          ρ^j
   delay:k          1 at lag k, 0 elsewhere
   resonant:r,θ     r^j cos(θ j)
-  lti:DIM[,ρ]      c A^j b for a random DIM-state system (seeded, DIM ≤ 1000) whose A has spectral radius ρ (0.9)
-  file:PATH        a .npy or .csv impulse response (1-D); shorter ones continue with zeros
+  lti:DIM[,ρ]      c A^j b for a random stable DIM-state system (seeded, DIM ≤ 1000) whose A has spectral
+                   radius ρ (0 < ρ < 1; default 0.9)
+  file:PATH        a .npy or .csv real impulse response (1-D); shorter ones continue with zeros
 """
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ def _from_file(text: str, path: str, lags: int) -> np.ndarray:
         with warnings.catch_warnings():  # an empty file is refused below, in one line
             warnings.simplefilter("ignore", UserWarning)
             values = np.load(file) if file.suffix == ".npy" else np.loadtxt(file, delimiter=",", ndmin=1)
+        if np.iscomplexobj(values):  # a cast to float would drop the imaginary parts silently
+            raise NumericsError(f"teacher {text!r}: {path} holds complex numbers; an impulse response of a real "
+                                "system is real")
         values = np.asarray(values, dtype=float)
     except (OSError, ValueError) as error:
         raise NumericsError(f"teacher {text!r}: cannot read {path} ({str(error).splitlines()[0]})") from None
@@ -91,8 +95,9 @@ def _response(text: str, lags: int, seed: int) -> np.ndarray:
         dim, *radius = _numbers(text, args, (1, 2))
         if dim != int(dim) or not 1 <= dim <= MAX_LTI_STATES:
             raise NumericsError(f"teacher {text!r}: the state dimension must be an integer from 1 to {MAX_LTI_STATES}")
-        if radius and radius[0] <= 0:
-            raise NumericsError(f"teacher {text!r}: the spectral radius must be positive")
+        if radius and not 0 < radius[0] < 1:
+            raise NumericsError(f"teacher {text!r}: the spectral radius must be in (0, 1), a stable system; "
+                                f"got {radius[0]:g}")
         return _random_lti(int(dim), radius[0] if radius else 0.9, lags, seed)
     if kind == "file":
         if not args:

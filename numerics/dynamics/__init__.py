@@ -1,4 +1,4 @@
-"""Dynamical-system reconstruction (the rPLRNN paper, part 2; THEORY.md, "PLRNN (paper 3)"): the
+"""Dynamical-system reconstruction (the rPLRNN paper, part 2; docs/theory.md, paper 3): the
 systems and data to learn from (`systems`) and the measures of how faithful a generated trajectory
 is (`measures`). Numpy and scipy only; dysts is used where installed.
 

@@ -1,4 +1,4 @@
-"""Dynamical systems and recorded series for reconstruction (THEORY.md, "PLRNN (paper 3)" and
+"""Dynamical systems and recorded series for reconstruction (docs/theory.md, paper 3, and
 "Data that can be had offline").
 
 Built in, integrated with scipy's `solve_ivp` (DOP853, rtol = atol = 1e-9), nothing else needed:
@@ -79,7 +79,7 @@ def hindmarsh_rose(a: float = 1.0, b: float = 3.0, c: float = 1.0, d: float = 5.
         ẋ = y − a x³ + b x² − z + I,   ẏ = c − d x² − y,   ż = r (s (x − x_R) − z)
 
     x the membrane potential, y the fast recovery, z the slow adaptation current (rate r ≪ 1).
-    The paper's neuron (V, n, h; g_NMDA …, THEORY.md) is the one to match, but its equations are
+    The paper's neuron (V, n, h; g_NMDA …, docs/theory.md) is the one to match, but its equations are
     not public, so this standard model stands in for it: it has the same structure, fast spikes
     on a slow burst cycle. Parameters a, b, c, d, s, x_R are the standard ones; r = 0.005 and
     I = 2.95 are chosen for regular bursting, measured here: 5 spikes per burst (spike intervals

@@ -1,4 +1,4 @@
-"""Several runs of one task and cell trained as one torch module (issue 11, "Speed").
+"""Several runs of one task and cell trained as one torch module.
 
     train_batched(task, cell, [(init, seed), …], *, hidden=32, …) → one result per run
 

@@ -8,7 +8,7 @@ the eigenvalues of their recurrent blocks, fit a law to them and write the spect
 
 This is the toolkit's reconstruction of a procedure, not the paper's construction. Dou & Principe
 (2023) build their initializer "from observations on well-trained RNNs"; how exactly could not be
-read anywhere (THEORY.md, "Eigen view (paper 2)"). What the toolkit does, and every choice in it:
+read anywhere (docs/theory.md, paper 2). What the toolkit does, and every choice in it:
 
   train      one `train_classifier(task, cell, init, seed, hidden=…)` run per task and seed, with the
              task kind's defaults (`numerics.eigen.train.DEFAULTS`) unless steps/threshold are given.

@@ -6,7 +6,7 @@ trained recurrent blocks, samples from it, and the spectrum file `spectral:file=
     sample_law(law, n, rng)                   → n eigenvalues, closed under conjugation
     write_spectrum(law, path, n=…, seed=…, provenance={…})  → PATH (.npy) and PATH.json
 
-The law (the toolkit's reconstruction: the paper's own construction is not public, THEORY.md
+The law (the toolkit's reconstruction: the paper's own construction is not public, docs/theory.md
 "Eigen view (paper 2)"). The eigenvalues of a real matrix are real or come in conjugate pairs
 r·e^{±iθ}, θ ∈ (0, π), so the law has five parts, each a few numbers:
 

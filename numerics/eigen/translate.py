@@ -1,5 +1,5 @@
 """Multi30k English→German translation with an attentional GRU/LSTM encoder–decoder whose recurrent
-blocks take the eigen benchmark's initializers (issue 11, "Multi30k").
+blocks take the eigen benchmark's initializers.
 
     train_translation(data_dir, cell, init, seed, *, hidden=…, embed=…, steps=…, …) → a JSON-ready dict
 

@@ -1,3 +1,3 @@
 """Networks: the spec-built linear RNN (`linear`), the samplers of its W per initializer family
-(`init`), its infinite-width equivalent (`convolution`), and initializers for torch's own
+(`families`), its infinite-width equivalent (`convolution`), and initializers for torch's own
 nn.RNN/LSTM/GRU gate blocks (`initializers`)."""

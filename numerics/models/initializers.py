@@ -1,5 +1,5 @@
 """Initializers of torch's own recurrent modules (`nn.RNN`, `nn.LSTM`, `nn.GRU` and their cells),
-applied gate block by gate block, for the eigen view (THEORY.md, "Eigen view (paper 2)").
+applied gate block by gate block, for the eigen view (docs/theory.md, paper 2).
 
 torch stacks a layer's gate blocks along dim 0 of `weight_hh_l{k}` and `weight_ih_l{k}`: LSTM
 i, f, g, o; GRU r, z, n; a vanilla RNN has the one block h. Every recurrent block is hidden×hidden

@@ -162,7 +162,7 @@ def derivation_step(out: str | Path) -> Path:
     data = describe.summary(derivation)
     data.pop("_props")
     folder = results.path / "generated"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     fresh = {}
     for name, text in emit.committed().items():
         write_atomic(folder / name, text)

@@ -32,6 +32,7 @@ from .cells import CellCache, cell_key
 # it, so it must be a module-level function or a partial of one (`Registry.compute`).
 Compute = Callable[[list, str, object], list]
 
+WORKER_TIMEOUT = 60.0  # seconds a sweep waits for the first worker of an existing Dask cluster
 _ENVIRONMENTS: dict[str, dict] = {}  # per worker process: git and versions are asked once
 
 
@@ -74,7 +75,7 @@ def _timed_chunk(compute: Compute, chunk: list, device: str, context) -> tuple[l
 def run_cells(cells: Iterable[dict], compute: Compute, cache: CellCache, *, device: str = "cpu", jobs: int = 1,
               scheduler: str | None = None, group: Callable[[dict], object] | None = None, group_size: int = 8,
               progress: Callable[[int], None] | None = None, connect_timeout: str = "10s",
-              context=None) -> list[dict]:
+              worker_timeout: float = WORKER_TIMEOUT, context=None) -> list[dict]:
     """The stored records of `cells` (in order), computing only the missing ones.
 
     Missing cells are split into chunks of at most `group_size` cells sharing `group(cell)` (by
@@ -109,11 +110,11 @@ def run_cells(cells: Iterable[dict], compute: Compute, cache: CellCache, *, devi
             for chunk in chunks:
                 finish(chunk, *_timed(compute, chunk, device, context), env)
         else:
-            _run_on_dask(chunks, compute, device, jobs, scheduler, connect_timeout, finish, context)
+            _run_on_dask(chunks, compute, device, jobs, scheduler, connect_timeout, worker_timeout, finish, context)
     return [records[cell_key(c)] for c in cells]
 
 
-def _run_on_dask(chunks, compute, device, jobs, scheduler, connect_timeout, finish, context) -> None:
+def _run_on_dask(chunks, compute, device, jobs, scheduler, connect_timeout, worker_timeout, finish, context) -> None:
     import logging
 
     import dask
@@ -127,6 +128,12 @@ def _run_on_dask(chunks, compute, device, jobs, scheduler, connect_timeout, fini
                 client = distributed.Client(scheduler, timeout=connect_timeout, set_as_default=False)
             except Exception as error:  # refused, timed out, a bad address, or something else listening there
                 raise NumericsError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+            stack.callback(_quietly, client.close)
+            try:  # a scheduler without workers would hold the tasks forever
+                client.wait_for_workers(1, timeout=worker_timeout)
+            except (TimeoutError, distributed.TimeoutError):
+                raise NumericsError(f"the Dask scheduler at {scheduler} has no workers (waited {worker_timeout:g} s); "
+                                    f"start some with: dask worker {scheduler}") from None
         else:
             # Dask's workers get MALLOC_TRIM_THRESHOLD_=65536 by default, which makes glibc return
             # memory so eagerly that the training loop's many small tensors run ~40% slower
@@ -141,7 +148,7 @@ def _run_on_dask(chunks, compute, device, jobs, scheduler, connect_timeout, fini
                                                processes=True, dashboard_address=None, silence_logs=logging.CRITICAL)
             stack.callback(_quietly, cluster.close)
             client = distributed.Client(cluster, set_as_default=False)
-        stack.callback(_quietly, client.close)  # runs before cluster.close: callbacks unwind last-in first-out
+            stack.callback(_quietly, client.close)  # runs before cluster.close: callbacks unwind last-in first-out
         run = uuid.uuid4().hex[:12]  # keys unique on a shared scheduler, readable in its dashboard
         futures = {client.submit(_timed_chunk, compute, chunk, device, context, pure=False,
                                  key=f"rnnmemory-cells-{run}-{i}"): chunk for i, chunk in enumerate(chunks)}

@@ -1,5 +1,5 @@
 """The piecewise-linear RNN of the rPLRNN paper, its line-attractor regularizer, and the baselines it
-is compared with (THEORY.md, "PLRNN (paper 3)").
+is compared with (docs/theory.md, paper 3).
 
     z_t = A ⊙ z_{t−1} + W relu(z_{t−1}) + h + C s_t,   t = 1 … T,   output B z_T (or B z_t every step)
 
@@ -19,7 +19,7 @@ instead, i ≥ M − M_reg: dynamical-system reconstruction (`numerics.plrnn.rec
 first N units to the data, and a forced unit pulled toward z_i,t = z_i,t−1 could not follow it.
 
 Initialization (one seeded generator, float64 draws copied into the parameters): the law of the
-public code's `generate_random_params` (read for its facts, THEORY.md's note on the code):
+public code's `generate_random_params` (read for its facts, the notes on the public code in docs/theory.md):
     A + W jointly with entries N(0, 1/M), multiplied by 1/(1 + √M) while its spectral radius
     exceeds 1 (at M = 40 one shrink to radius ≈ 0.14); A its diagonal, W the rest;
     C ~ N(0, 1/M) · √2 · exp(1.2 / max(M, 6) − 2.4) (`C_SCALE`, ≈ 0.13 at M = 40), so that the
@@ -44,7 +44,7 @@ Models by name (`MODELS`, `build_model`):
   lstm     nn.LSTM with torch's default law, then the forget gate's bias 1 in total (bias_ih's f
            block 1, bias_hh's f block 0; the other biases keep the default law)
 The baselines read a linear head (with bias, torch's nn.Linear law) on h_T. For irnn, nprnn and
-ornn the input weights keep torch's default law (`input_init='keep'`): THEORY.md names only W_hh
+ornn the input weights keep torch's default law (`input_init='keep'`): docs/theory.md names only W_hh
 and the biases. torch's default law is drawn from the seeded generator, and the modules are built
 inside `torch.random.fork_rng`, so nothing reads or advances torch's global generator.
 """

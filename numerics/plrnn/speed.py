@@ -1,5 +1,5 @@
 """The PLRNN training step against torch's nn.RNN(nonlinearity='relu') of the same width, batch and
-length — the issue's speed goal is the PLRNN within 2× of that fused kernel on the CPU.
+length — the goal is the PLRNN within 2× of that fused kernel on the CPU.
 
     training_steps(hidden, batch, length, device) → {name: a function running one step}
     reconstruction_steps(hidden, batch, window, tau_tf, observed, device) → the same for reconstruction

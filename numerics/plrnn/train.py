@@ -1,4 +1,4 @@
-"""One training run of a PLRNN or a baseline on a long-range task (THEORY.md, "PLRNN (paper 3)").
+"""One training run of a PLRNN or a baseline on a long-range task (docs/theory.md, paper 3).
 
     train_long_range(task, T, model, seed, *, hidden=40, steps=…, …) → a JSON-ready dict
 

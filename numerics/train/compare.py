@@ -35,6 +35,9 @@ from ..models.linear import LinearRNN
 from .members import OPTIMIZERS, member_curves, train_members
 
 KERNELS = ("theory", "empirical")
+LAZY_SCALES = (1e-6, 1e6)  # beyond these A (or 1/A²) overflows the loss or its gradient: a typo, not a request
+LAZY_UNCENTERED = 1e3  # uncentered, A multiplies the random initial function: test errors of order A²
+MIN_PROGRESS = 1e-8  # lr·steps below this fraction of one stable step (or of 1, for Adam) moves nothing
 # Ensemble size limits. On the CPU a stack pays while the members' matrices stay in cache together
 # (measured: 32 networks of width 64 run ~7× faster as a stack, width 1024 ~1.5× slower) and only
 # for small networks (one torch thread, 2-core x86_64: 16 runs at width 128 take 0.95 s stacked
@@ -85,8 +88,13 @@ class Comparison:
             raise NumericsError(f"the width must be positive, got {self.width}")
         if self.steps < 1:
             raise NumericsError(f"steps must be at least 1 (a comparison needs a training step), got {self.steps}")
-        if not (self.lazy_scale > 0 and math.isfinite(self.lazy_scale)):
-            raise NumericsError(f"lazy_scale must be a positive number, got {self.lazy_scale}")
+        if not LAZY_SCALES[0] <= self.lazy_scale <= LAZY_SCALES[1]:
+            raise NumericsError(f"lazy_scale must be from {LAZY_SCALES[0]:g} to {LAZY_SCALES[1]:g}, got {self.lazy_scale:g} "
+                                "(it multiplies the output and divides the loss by its square)")
+        if not self.center and self.lazy_scale > LAZY_UNCENTERED:
+            raise NumericsError(f"lazy_scale {self.lazy_scale:g} without centering multiplies the random initial function "
+                                f"by {self.lazy_scale:g}, so test errors grow like its square ({self.lazy_scale ** 2:.1e}); "
+                                "center the run (--center) to train in the lazy regime")
         if not all(s >= 0 and math.isfinite(s) for s in self.sigmas.values()):
             raise NumericsError(f"every σ must be a finite number ≥ 0, got {self.sigmas}")
         if isinstance(self.lr, str) and self.lr not in ("auto", "theory"):
@@ -166,6 +174,11 @@ def _prepare(source: Source, config: Comparison) -> _Member:
         lr = theory_step(problem.X, theory)
     else:
         lr = float(config.lr)
+        scale = 1.0 if config.optimizer == "adam" else theory_step(problem.X, theory)  # Adam steps by lr itself
+        if lr * config.steps < MIN_PROGRESS * scale:
+            raise NumericsError(f"lr {lr:g} moves the function by at most {lr * config.steps / scale:.1e} of one stable step "
+                                f"in {config.steps} steps (the kernel's stable step here is {scale:.3g}): nothing would "
+                                "train; use --lr auto or a larger step")
     start = torch.zeros_like(initial) if config.center else config.lazy_scale * initial
     closed = kernel_gradient_descent(problem.X, problem.y, alpha, start, lr, config.steps)
     return _Member(problem, rnn, rnn_gram, empirical, alpha, initial, lr, start, closed, seeds.batch)

@@ -1,7 +1,7 @@
 """E3: the memory curve of each initializer of a torch vanilla RNN, derived and measured.
 
 The memory function of a recurrent matrix W is the energy an input k steps back keeps in the
-state, M(k) = E‖W^k F‖² / (n σ_F²) → τ((W^k)ᵀ W^k) for F Gaussian and independent of W (THEORY.md,
+state, M(k) = E‖W^k F‖² / (n σ_F²) → τ((W^k)ᵀ W^k) for F Gaussian and independent of W (docs/theory.md,
 "Eigen view (paper 2)"; the derived M is `derivations.modal.memory_function`, the diagonal of the
 lag-kernel moment table m′). A cell (kind 'memory-curve') is one freshly initialized `nn.RNN` of
 one initializer, width and seed: its recurrent block W from `numerics.models.initializers`, and

@@ -1,6 +1,6 @@
 """E2: how training moves the recurrent spectrum, regression against classification (the eigen
 paper's observation that trained networks' eigenvalues behave differently on the two kinds of task;
-THEORY.md, "Eigen view (paper 2)").
+docs/theory.md, paper 2).
 
 One network (same cell, initializer and width) per task and seed is trained by `train_classifier`
 (cells of kind 'eigen-spectra', one run each; the result is train.py's, eigenvalues of every

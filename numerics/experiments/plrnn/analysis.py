@@ -6,7 +6,7 @@ longest T of the addition problem, the linear regions its states visit on test s
 fixed points z* = (I − A − W D)⁻¹ h of those regions that lie in their own region
 (`numerics.plrnn.regions.fixed_points`). The statistic min over a Jacobian's eigenvalues of ||λ| − 1|
 (`min_unit_circle_distance`) is the public code's (≈ 0.001 for rPLRNN against 0.13 for PLRNN at its
-fixed points, THEORY.md). A trained rPLRNN's regularized units make I − A − W D nearly singular
+fixed points, docs/theory.md). A trained rPLRNN's regularized units make I − A − W D nearly singular
 (a line attractor has no isolated fixed point), so its fixed points are rarely consistent; the
 claim therefore reads the statistic over the visited regions' Jacobians (the median per run, the
 mean over seeds), and the fixed points are counted beside it.

@@ -1,4 +1,4 @@
-"""P1 and P2: the rPLRNN paper's long-range benchmarks (Schmidt et al., ICLR 2021; THEORY.md, "PLRNN").
+"""P1 and P2: the rPLRNN paper's long-range benchmarks (Schmidt et al., ICLR 2021; docs/theory.md, paper 3).
 
 Every run is one `numerics.plrnn.train.train_long_range` call, a cell of kind 'plrnn-train' (cached,
 computed on Dask like every other cell). The result of a run is the test fraction correct at the
@@ -6,8 +6,8 @@ checkpoint with the best *validation* fraction (model selection on a validation 
 test checkpoint — what the public code reported — is kept beside it, so the difference is visible.
 
 P1: fraction correct against the sequence length T for each model, mean ± sd over seeds, with the
-    released values (THEORY.md) as open markers. Claims, at the longest T of the addition problem:
-    the rPLRNN solves it (mean ≥ 0.99, the issue's bar) where the plain PLRNN and the vanilla ReLU
+    released values (docs/theory.md) as open markers. Claims, at the longest T of the addition problem:
+    the rPLRNN solves it (mean ≥ 0.99) where the plain PLRNN and the vanilla ReLU
     RNN fail (mean < 0.5; chance ≈ 0.08).
 P2: the rPLRNN's regularization strength τ (τ_A = τ_W = τ) at the released p = ½, and the fraction
     p of regularized units at the released τ = 5, on the addition problem at one T (quick 50, where
@@ -40,9 +40,9 @@ from ...train.recipe import SCHEDULES
 
 CELL_VERSION = 1
 SOLVED, FAILED = 0.99, 0.5  # "solves": mean fraction correct ≥ SOLVED; "fails": < FAILED
-CHANCE = {"addition": 0.078, "multiplication": 0.111}  # predicting the mean target (THEORY.md: ≈ 0.08, 0.11)
+CHANCE = {"addition": 0.078, "multiplication": 0.111}  # predicting the mean target (docs/theory.md: ≈ 0.08, 0.11)
 NEAR_BEST = 0.05
-# The public code's released mean best fraction correct (THEORY.md), task → model → {T: value}
+# The public code's released mean best fraction correct (docs/theory.md), task → model → {T: value}
 RELEASED = {
     "addition": {"rplrnn": {300: 0.999, 400: 0.992, 500: 0.941, 600: 0.28}, "irnn": {200: 0.997, 300: 0.80, 400: 0.43},
                  "lstm": {50: 1.0, 100: 0.85, 200: 0.08}, "plrnn": {40: 0.98, 60: 0.17}, "rnn": {20: 1.0, 40: 0.45},

@@ -1,4 +1,4 @@
-"""R1 and R2: reconstructing dynamical systems with the PLRNN (Schmidt et al., ICLR 2021, part 2; issue 13).
+"""R1 and R2: reconstructing dynamical systems with the PLRNN (Schmidt et al., ICLR 2021, part 2).
 
 A cell (kind 'plrnn-reconstruct') simulates a system (`numerics.dynamics.systems`: Lorenz-63, the
 Hindmarsh–Rose bursting neuron standing in for the paper's, any dysts name where dysts is installed,

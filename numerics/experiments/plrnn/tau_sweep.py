@@ -1,4 +1,4 @@
-"""R2: the rPLRNN's regularization strength τ and the slow time scale of a bursting neuron (issue 13).
+"""R2: the rPLRNN's regularization strength τ and the slow time scale of a bursting neuron.
 
 The cells are R1's (`reconstruction.cell`, kind 'plrnn-reconstruct') for the rPLRNN on the bursting
 neuron at each τ of `Config.taus` (τ_A = τ_W = τ); at τ = 0 the rPLRNN is exactly the PLRNN (the same
