@@ -15,16 +15,9 @@ from pathlib import Path
 
 import click
 
-from derivations.spec import (
-    BLOCKS,
-    CONVENTIONS,
-    DEFAULT_SIGMAS,
-    PARAMETERIZATIONS,
-    Spec,
-    SpecError,
-    parse_blocks,
-    parse_rates,
-)
+from derivations import spec as specs
+from derivations.spec import Spec, SpecError
+from numerics.pipeline.progress import ProgressBar
 
 MAX_SIGMA = 1e6  # σ's (and λ's) beyond this overflow float64 within a few lags: a typo, not a network
 MAX_COUNT = 2 ** 31 - 1  # counts (steps, lags, seeds, samples, lengths) beyond this overflow torch's sizes
@@ -106,14 +99,6 @@ def _checked(parse):
     return callback
 
 
-def _describe(name: str):
-    def parse(value):  # derive's parsers live with the derivation's printer (SymPy loads only for derive)
-        from derivations import describe
-
-        return getattr(describe, name)(value)
-    return parse
-
-
 def _parse_list(kind, name):
     def parse(ctx, param, value):
         try:
@@ -156,14 +141,14 @@ def _options(*options):
 
 
 _spec_options = _options(
-    click.option("--param", type=click.Choice(PARAMETERIZATIONS), default="ntk", show_default=True,
+    click.option("--param", type=click.Choice(specs.PARAMETERIZATIONS), default="ntk", show_default=True,
                  help="ntk: tilde parameters with 1/√fan-in; standard: raw parameters at rate η/n."),
-    click.option("--convention", type=click.Choice(CONVENTIONS), default="A", show_default=True,
+    click.option("--convention", type=click.Choice(specs.CONVENTIONS), default="A", show_default=True,
                  help="A: input enters h_k at step k; B: at step k+1 (lag 0 is D alone)."),
     click.option("--feedthrough/--no-feedthrough", default=True, show_default=True, help="Include ŷ_k += D x_k."),
-    click.option("--train", "trained", callback=_checked(parse_blocks), default=None, metavar="W,F,C[,D]",
+    click.option("--train", "trained", callback=_checked(specs.parse_blocks), default=None, metavar="W,F,C[,D]",
                  help="Blocks trained; the rest are frozen. Default: all."),
-    click.option("--rate", "rates", multiple=True, callback=_checked(parse_rates), metavar="BLOCK=RATE",
+    click.option("--rate", "rates", multiple=True, callback=_checked(specs.parse_rates), metavar="BLOCK=RATE",
                  help="Relative learning rate λ of a trained block (repeatable; default 1)."),
     click.option("--symbolic-rates", is_flag=True, help="Keep λ_W, λ_F, λ_C, λ_D as symbols."),
     click.option("--init", "init", default="gaussian", show_default=True, metavar="FAMILY[:key=value,…]",
@@ -179,7 +164,7 @@ def spec_options(f):
         if symbolic_rates and rates:
             raise InputError("--rate and --symbolic-rates exclude each other")
         spec = Spec(param=param, convention=convention, feedthrough=feedthrough, rates=rates, init=init,
-                    trained=trained if trained is not None else BLOCKS, symbolic_rates=symbolic_rates)
+                    trained=trained if trained is not None else specs.BLOCKS, symbolic_rates=symbolic_rates)
         return f(spec=spec, **rest)
     return _spec_options(command)
 
@@ -193,7 +178,7 @@ def _numeric(spec: Spec) -> Spec:
 device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                              help="auto = CUDA when present; cuda without a GPU is an error.")
 run_options = _options(
-    *[click.option(f"--sigma-{b.lower()}", type=float, default=DEFAULT_SIGMAS[b], show_default=True,
+    *[click.option(f"--sigma-{b.lower()}", type=float, default=specs.DEFAULT_SIGMAS[b], show_default=True,
                    callback=_non_negative, help=f"σ_{b}.") for b in ("F", "C", "D")],
     device_option,
     click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
@@ -257,32 +242,6 @@ def data_dir_option(tasks: str):
 # ---------------------------------------------------------------- progress, workers, sweeps
 
 
-class _Progress:
-    """A progress bar on stderr (stdout may carry JSON), drawn from the first update on so that
-    input errors found before any work stay one line. Only on a terminal: elsewhere (a pipe, a
-    batch job's log) click could print nothing but the label, and an error stays one line."""
-
-    def __init__(self, total: int, label: str):
-        self.total, self.label, self.bar = total, label, None
-        self.shown = sys.stderr.isatty()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-
-    def __call__(self, *args):
-        if not self.shown:
-            return
-        if self.bar is None:
-            self.bar = click.progressbar(length=self.total, label=self.label, file=sys.stderr, show_eta=True)
-            self.bar.__enter__()
-        # progress(k) from a sweep counts k finished cells; trainers call progress(name, step, steps).
-        self.bar.update(args[0] if len(args) == 1 and isinstance(args[0], int) else 1)
-
-
 def _sweep_setup(device, jobs, scheduler):
     """The device and the local workers. With a scheduler the workers resolve the device: a login
     node without a GPU can send cells to GPU workers."""
@@ -317,7 +276,7 @@ def _run_sweep(name: str, config, out, stem: str, *, unit: str = "runs", device,
 
     device, jobs = _sweep_setup(device, jobs, scheduler)
     registry = _registry()
-    with _resumable(out), _Progress(len(registry.experiment(name).cells(config)), unit) as progress:
+    with _resumable(out), ProgressBar(len(registry.experiment(name).cells(config)), unit) as progress:
         done = run_config(registry, name, config, out, command=invocation(), stem=stem, device=device, jobs=jobs,
                           scheduler=scheduler, progress=progress, context=context)
     if done["table"] is not None:
@@ -342,10 +301,10 @@ def main():
 @main.command()
 @spec_options
 @click.option("--format", "fmt", type=click.Choice(["text", "latex", "json"]), default="text", show_default=True)
-@click.option("--eval", "point", callback=_checked(_describe("parse_point")), default=None,
+@click.option("--eval", "point", callback=_checked(specs.parse_point), default=None,
               metavar="sigma_W=0.8,sigma_F=1,...",
               help="Evaluate at these σ (and λ with --symbolic-rates); σ_F, σ_C, σ_D default 1.")
-@click.option("--lags", callback=_checked(_describe("parse_lags")), default="0:12", show_default=True,
+@click.option("--lags", callback=_checked(specs.parse_lags), default="0:12", show_default=True,
               metavar="START:STOP",
               help="Lags to evaluate with --eval (STOP excluded).")
 def derive(spec, fmt, point, lags):
@@ -416,7 +375,7 @@ def check_ntk(spec, widths, sigma_ws, lags, seeds, jobs, scheduler, sigma_f, sig
     from numerics.io import to_json
 
     spec, sigmas = _numeric(spec), {"F": sigma_f, "C": sigma_c, "D": sigma_d}
-    with _resumable(out), _Progress(len(set(widths)) * len(set(sigma_ws)) * seeds, "tangent Grams") as progress:
+    with _resumable(out), ProgressBar(len(set(widths)) * len(set(sigma_ws)) * seeds, "tangent Grams") as progress:
         record, path = checks.ntk_command(spec, widths, sigma_ws, lags, seeds, out, force=force, sigmas=sigmas,
                                           device=device, dtype=dtype, seed=seed, jobs=jobs, scheduler=scheduler,
                                           progress=progress, command=invocation())
@@ -443,8 +402,7 @@ def check_ntk(spec, widths, sigma_ws, lags, seeds, jobs, scheduler, sigma_f, sig
               help="Lag kernel of the scaled convolution: derived (α_j for Gaussian W, full Θ_jk otherwise), or this "
                    "network's tangent Gram.")
 @run_options
-def check_train(spec, teacher, width, sigma_w, steps, samples, length, task, optimizer, lr, center, lazy_scale, kernel,
-                sigma_f, sigma_c, sigma_d, device, dtype, seed, out, force, fmt):
+def check_train(spec, lr, out, force, fmt, **options):
     """Train the RNN, its scaled convolution and the closed form from one initial function.
 
     Example: rnnmemory check train --teacher decay:0.5 --sigma-w 0.5 --width 2048 --center --out results/train
@@ -458,10 +416,8 @@ def check_train(spec, teacher, width, sigma_w, steps, samples, length, task, opt
             lr = float(lr)
         except ValueError:
             raise InputError(f"--lr must be a number or auto, got {lr!r}") from None
-    options = dict(teacher=teacher, width=width, sigma_w=sigma_w, steps=steps, samples=samples, length=length,
-                   task=task, optimizer=optimizer, lr=lr, center=center, lazy_scale=lazy_scale, kernel=kernel,
-                   sigma_f=sigma_f, sigma_c=sigma_c, sigma_d=sigma_d, device=device, dtype=dtype, seed=seed)
-    with _Progress(2 * (steps + 1), "training") as progress:
+    options["lr"] = lr
+    with ProgressBar(2 * (options["steps"] + 1), "training") as progress:
         record, path = checks.train_command(spec, options, out, force=force, progress=progress, command=invocation(),
                                             warn=lambda text: click.echo(f"rnnmemory: warning: {text}", err=True))
     click.echo(to_json(record["final"]) if fmt == "json" else checks.train_text(record, path))
@@ -483,7 +439,7 @@ def reproduce(scale, out, device, jobs, scheduler):
 
     device, jobs = _sweep_setup(device, jobs, scheduler)
     registry = _registry()
-    with _resumable(out), _Progress(pipeline.count_cells(registry, scale), "cells") as progress:
+    with _resumable(out), ProgressBar(pipeline.count_cells(registry, scale), "cells") as progress:
         summary = pipeline.reproduce(registry, out, scale, device=device, jobs=jobs, scheduler=scheduler,
                                      progress=progress, command=invocation())
     cells = summary["cells"]
@@ -520,7 +476,7 @@ def figure(name, listing, scale, out, device, jobs, scheduler):
     if recorded is not None and scale is not None and recorded != scale:
         raise InputError(f"{out} holds a {recorded} run; drop --{scale} or use another --out")
     scale = recorded or scale or "quick"
-    with _resumable(out), _Progress(pipeline.count_cells(registry, scale, [name]), "cells") as progress:
+    with _resumable(out), ProgressBar(pipeline.count_cells(registry, scale, [name]), "cells") as progress:
         path = pipeline.make_figure(registry, name, scale, out, device=device, jobs=jobs, scheduler=scheduler,
                                     progress=progress)
     click.echo(str(path / f"{name}.png"))

@@ -13,9 +13,6 @@ from .lag_kernel import other_lag
 from .printers import as_code, latex_align
 from .properties import properties
 
-SIGMA_NAMES = ("sigma_W", "sigma_F", "sigma_C", "sigma_D")
-MAX_VALUE = 1e6  # σ's and λ's beyond this overflow float64 within a few lags: a typo, not a network
-MAX_EVAL_LAGS = 10 ** 6  # a table longer than this is a typo, not a request
 NORMALIZATION = "Θ((x,k,a),(x',k',b)) = δ_ab Σ_j α_j ⟨x_{k-j}, x'_{k'-j}⟩ / n_x  (n → ∞; cross-lag terms vanish)"
 EQUIVALENT_MODEL = ("gradient flow on the impulse response: dL_j/dt = -α_j ∂ℒ/∂L_j, "
                     "from L_j(0) with iid entries of variance n_x⁻¹·nngp_j; ŷ_k = Σ_j L_j x_{k-j}")
@@ -231,46 +228,3 @@ def _family_output(spec, fmt: str, point: dict | None, lags: range) -> str:
                         eigenvalues=found["eigenvalues"], eigenvectors=found["eigenvectors"])
         return json.dumps(data, indent=2)
     return family_latex(lk) if fmt == "latex" else family_text(lk, data, found)
-
-
-def parse_point(text: str) -> dict[str, float]:
-    """'sigma_W=0.8,lambda_W=2' → the evaluation point of `derive --eval`, σ_F, σ_C, σ_D defaulting to
-    the spec's (1); σ_W is required, every value in [0, MAX_VALUE], a λ positive."""
-    from .spec import BLOCKS, DEFAULT_SIGMAS, SpecError
-
-    values, seen = {f"sigma_{b}": v for b, v in DEFAULT_SIGMAS.items()}, set()
-    for item in text.split(","):
-        name, sep, number = item.partition("=")
-        name = name.strip()
-        if not sep or not (name in SIGMA_NAMES or name.startswith("lambda_") and name[7:] in BLOCKS):
-            raise SpecError(f"{item!r} is not NAME=VALUE with NAME among {', '.join(SIGMA_NAMES)} or lambda_X")
-        try:
-            values[name] = float(number)
-        except ValueError:
-            raise SpecError(f"{name} is not a number: {number!r}") from None
-        if name in seen:
-            raise SpecError(f"{name} is given twice")
-        seen.add(name)
-        if not 0 <= values[name] <= MAX_VALUE:
-            raise SpecError(f"{name} must be a number from 0 to {MAX_VALUE:g}, got {number.strip()}")
-        if name.startswith("lambda_") and values[name] == 0:
-            raise SpecError(f"{name} must be positive (freeze a block by leaving it out of --train)")
-    if "sigma_W" not in values:
-        raise SpecError("sigma_W is required")
-    return values
-
-
-def parse_lags(text: str) -> range:
-    """'START:STOP' (or 'STOP') → range(START, STOP), STOP excluded."""
-    from .spec import SpecError
-
-    start, sep, stop = text.partition(":")
-    try:
-        lo, hi = (int(start), int(stop)) if sep else (0, int(start))
-    except ValueError:
-        raise SpecError(f"{text!r} is not START:STOP (integers)") from None
-    if lo < 0 or hi <= lo:
-        raise SpecError(f"{text!r} is empty or negative; need 0 ≤ START < STOP")
-    if hi - lo > MAX_EVAL_LAGS:
-        raise SpecError(f"{text!r} asks for {hi - lo} lags; at most {MAX_EVAL_LAGS} are evaluated at once")
-    return range(lo, hi)

@@ -31,6 +31,10 @@ DEFAULT_SIGMAS = {"F": 1.0, "C": 1.0, "D": 1.0}
 # Which width sets each block's fan-in: that is what the NTK scaling divides by.
 FAN_IN = {"W": "n", "F": "n_x", "C": "n", "D": "n_x"}
 
+SIGMA_NAMES = ("sigma_W", "sigma_F", "sigma_C", "sigma_D")
+MAX_VALUE = 1e6  # σ's and λ's beyond this overflow float64 within a few lags: a typo, not a network
+MAX_EVAL_LAGS = 10 ** 6  # a table longer than this is a typo, not a request
+
 
 class SpecError(ValueError):
     """A spec that does not describe a network; the message names the problem."""
@@ -182,3 +186,42 @@ def parse_rates(items) -> tuple[tuple[str, str], ...]:
             raise SpecError(f"the rate of {block} is given twice")
         rates.append((block, value.strip()))
     return tuple(rates)
+
+
+def parse_point(text: str) -> dict[str, float]:
+    """'sigma_W=0.8,lambda_W=2' → the evaluation point of `derive --eval`, σ_F, σ_C, σ_D defaulting to
+    the spec's (1); σ_W is required, every value in [0, MAX_VALUE], a λ positive."""
+    values, seen = {f"sigma_{b}": v for b, v in DEFAULT_SIGMAS.items()}, set()
+    for item in text.split(","):
+        name, sep, number = item.partition("=")
+        name = name.strip()
+        if not sep or not (name in SIGMA_NAMES or name.startswith("lambda_") and name[7:] in BLOCKS):
+            raise SpecError(f"{item!r} is not NAME=VALUE with NAME among {', '.join(SIGMA_NAMES)} or lambda_X")
+        try:
+            values[name] = float(number)
+        except ValueError:
+            raise SpecError(f"{name} is not a number: {number!r}") from None
+        if name in seen:
+            raise SpecError(f"{name} is given twice")
+        seen.add(name)
+        if not 0 <= values[name] <= MAX_VALUE:
+            raise SpecError(f"{name} must be a number from 0 to {MAX_VALUE:g}, got {number.strip()}")
+        if name.startswith("lambda_") and values[name] == 0:
+            raise SpecError(f"{name} must be positive (freeze a block by leaving it out of --train)")
+    if "sigma_W" not in values:
+        raise SpecError("sigma_W is required")
+    return values
+
+
+def parse_lags(text: str) -> range:
+    """'START:STOP' (or 'STOP') → range(START, STOP), STOP excluded."""
+    start, sep, stop = text.partition(":")
+    try:
+        lo, hi = (int(start), int(stop)) if sep else (0, int(start))
+    except ValueError:
+        raise SpecError(f"{text!r} is not START:STOP (integers)") from None
+    if lo < 0 or hi <= lo:
+        raise SpecError(f"{text!r} is empty or negative; need 0 ≤ START < STOP")
+    if hi - lo > MAX_EVAL_LAGS:
+        raise SpecError(f"{text!r} asks for {hi - lo} lags; at most {MAX_EVAL_LAGS} are evaluated at once")
+    return range(lo, hi)

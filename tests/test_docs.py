@@ -41,3 +41,19 @@ def test_the_readme_is_a_front_page():
     for page in ("docs/theory.md", "docs/commands.md", "docs/extending.md", "docs/papers/linear.md",
                  "docs/papers/eigen.md", "docs/papers/plrnn.md"):
         assert page in text, f"the README does not link {page}"
+
+
+def test_the_worked_example_of_extending_runs_and_keeps_the_contract():
+    """docs/extending.md's theory-only figure, executed as the module it tells a newcomer to write."""
+    import types
+
+    text = (ROOT / "docs" / "extending.md").read_text()
+    code = re.search(r"## A worked example.*?```python\n(.*?)```", text, re.S).group(1)
+    module = types.ModuleType("numerics.experiments.linear.two_sigmas")
+    module.__package__ = "numerics.experiments.linear"
+    exec(compile(code, "docs/extending.md", "exec"), module.__dict__)
+    exp = module.F10
+    numbers = exp.analyze(exp.config("tiny"), lambda cell: None)
+    assert exp.cells(exp.config("tiny")) == [] and len(exp.describe(numbers)) > 100
+    assert all(claim.passed for claim in exp.claims(exp.config("tiny"), numbers))
+    exp.plot(exp.config("tiny"), numbers)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli import main
 from numerics.errors import NumericsError
-from numerics.experiments.eigen import bench
+from numerics.experiments.eigen import bench, bench_runs
 from numerics.pipeline.cells import CellCache, cell_key
 from numerics.pipeline.runner import run_cells
 
@@ -32,14 +32,14 @@ def test_irnn_is_a_relu_rnn_with_identity_and_is_skipped_on_gated_cells():
     assert cell["cell"] == "rnn" and cell["init"] == "irnn"  # as the benchmark names it
     assert bench.skip_reason("gru", "irnn", TINY) and bench.skip_reason("lstm", "irnn", TINY)
     assert not any(c["init"] == "irnn" and c["cell"] in bench.GATED for c in bench.cells(TINY))
-    assert len({bench.run_group(c) for c in bench.cells(TINY)}) == len(TINY.tasks) * len(TINY.cells)
+    assert len({bench_runs.run_group(c) for c in bench.cells(TINY)}) == len(TINY.tasks) * len(TINY.cells)
 
 
 def test_tiny_end_to_end_with_a_spectrum_file(tmp_path, spectrum):
     config = dataclasses.replace(TINY, spectrum=spectrum)
     todo = bench.E1.cells(config)
     assert any(c["init"] == "eigen" and c["spectrum"]["sha256"] for c in todo)
-    records = run_cells(todo, bench.compute_runs, CellCache(tmp_path), group=bench.run_group)
+    records = run_cells(todo, bench_runs.compute_runs, CellCache(tmp_path), group=bench_runs.run_group)
     found = {cell_key(c): r["result"] for c, r in zip(todo, records)}
     numbers = bench.E1.analyze(config, lambda c: found[cell_key(c)])
     json.dumps(dataclasses.asdict(numbers))  # JSON-ready
@@ -71,7 +71,7 @@ def test_batched_runs_give_the_numbers_of_runs_alone(tmp_path):
         assert len(todo) == (len(TINY.tasks) * 3 if batched else len(TINY.tasks) * 5 * TINY.seeds)
         compute = {kind: bench.E1.kinds[kind].compute for kind in kinds}
         records = run_cells(todo, lambda chunk, device, context: compute[chunk[0]["kind"]](chunk, device),
-                            CellCache(tmp_path / str(batched)), group=bench.run_group)
+                            CellCache(tmp_path / str(batched)), group=bench_runs.run_group)
         found = {cell_key(c): r["result"] for c, r in zip(todo, records)}
         results[batched] = bench.E1.analyze(here, lambda c: found[cell_key(c)])
     for task in TINY.tasks:
@@ -221,7 +221,7 @@ def test_multi30k_cells_follow_the_files_and_refuse_changed_ones(corpus):
     (corpus / "test_2016_flickr.de").write_text("ein hund .\n" * 10, encoding="utf-8")
     assert bench.cells(config)[0]["data"] != cell["data"]
     with pytest.raises(NumericsError, match="changed since"):
-        bench.compute_translations([cell], "cpu")
+        bench_runs.compute_translations([cell], "cpu")
 
 
 def test_the_full_scale_has_multi30k_only_with_a_directory(corpus):

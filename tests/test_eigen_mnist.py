@@ -14,7 +14,7 @@ from numerics.data.digits import mnist_fingerprint
 from numerics.eigen.tasks import load_task
 from numerics.eigen.train import train_classifier
 from numerics.errors import NumericsError
-from numerics.experiments.eigen import bench
+from numerics.experiments.eigen import bench, bench_runs
 
 TRAIN, TEST = 40, 20
 
@@ -93,7 +93,7 @@ def test_the_fingerprint_follows_the_files_and_keys_the_cells(mnist_dir):
     assert mnist_fingerprint(mnist_dir)["fingerprint"] != before["fingerprint"]
     assert bench.cells(config)[0] != cell
     with pytest.raises(NumericsError, match="changed"):
-        bench.compute_runs([cell], "cpu")
+        bench_runs.compute_runs([cell], "cpu")
 
 
 def test_the_full_scale_has_mnist_only_with_a_directory(mnist_dir):

@@ -26,6 +26,11 @@ def test_every_registered_experiment_keeps_the_contract(name):
         assert not unknown, f"{name}: cells of kinds no experiment computes: {unknown} (list them in `kinds`)"
     assert dataclasses.is_dataclass(exp.numbers), f"{name}: numbers must be a dataclass (stored in result.json)"
     assert len(exp.title) > 10, f"{name}: the title is the report's heading"
+    tiny = exp.config("tiny")
+    if not exp.cells(tiny):  # drawn from theory alone: analyze, describe and plot are quick, so check them here
+        numbers = exp.analyze(tiny, lambda cell: None)
+        assert len(exp.describe(numbers)) > 100, f"{name}: describe must return a paragraph, not a label"
+        exp.plot(tiny, numbers)
 
 
 # ---------------------------------------------------------------- a figure from theory alone
@@ -70,13 +75,19 @@ def plot(config: Sigmas, n: Weights):
 
 
 def describe(n: Weights) -> str:
-    return ("The derived lag weights α_j for two σ_W, from theory alone: " + "; ".join(
-        f"σ_W = {s:g}: α_5 = {a[5]:.3g}" for s, a in zip(n.sigma_ws, n.alpha)) + ".")
+    return ("The derived lag weights α_j for two σ_W, from theory alone: the smaller σ_W forgets geometrically "
+            "faster. " + "; ".join(f"σ_W = {s:g}: α_5 = {a[5]:.3g}" for s, a in zip(n.sigma_ws, n.alpha)) + ".")
 
 
 THEORY_ONLY = Experiment("T0", "Lag weights at two σ_W, from theory alone", "linear",
                          {"quick": Sigmas(), "full": Sigmas(lags=32), "tiny": Sigmas(lags=6)}, Weights,
                          lambda config: [], analyze, claims, plot, describe)
+
+
+def test_the_contract_refuses_a_label_for_a_description():
+    short = dataclasses.replace(THEORY_ONLY, describe=lambda n: "α_j at two σ_W.")
+    numbers = short.analyze(short.config("tiny"), lambda cell: None)
+    assert len(short.describe(numbers)) <= 100  # what test_every_registered_experiment_keeps_the_contract refuses
 
 
 def test_a_figure_from_theory_alone_runs_through_the_pipeline(tmp_path):

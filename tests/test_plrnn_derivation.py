@@ -8,26 +8,10 @@ import numpy as np
 import pytest
 import sympy as sp
 from generated_code import module as generated
+from plrnn_models import random_model
 
 from derivations import emit as E
 from derivations import plrnn as P
-
-
-def _step(A, W, h, z):
-    """The PLRNN map written directly (diagonal of W masked), independent of the derivation."""
-    W = W - np.diag(np.diag(W))
-    return A * z + W @ np.maximum(z, 0) + h
-
-
-def _random_model(rng, M, a=(0.0, 0.9), w=1.0):
-    return rng.uniform(*a, M), rng.normal(0, w / np.sqrt(M), (M, M)), rng.normal(0, 1, M)
-
-
-def _regularized(rng, M, n_reg):
-    A, W, h = _random_model(rng, M, a=(-0.9, 0.9), w=1.5)
-    A[:n_reg], W[:n_reg], h[:n_reg] = 1.0, 0.0, 0.0
-    return A, W, h
-
 
 # --- symbolic -----------------------------------------------------------------------------------
 
@@ -106,7 +90,7 @@ def test_emitted_numpy_matches_the_derivation():
     assert name == "plrnn_numpy.py" and "Do not edit" in text.splitlines()[0]
     mod = generated(content="plrnn")
     rng = np.random.default_rng(7)
-    A, W, h = _random_model(rng, 4)
+    A, W, h = random_model(rng, 4)
     W -= np.diag(np.diag(W))
     d = np.array([1.0, 0.0, 1.0, 1.0])
     np.testing.assert_allclose(mod.region_jacobian(A, W, d), np.diag(A) + W @ np.diag(d))

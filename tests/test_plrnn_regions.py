@@ -5,26 +5,10 @@ numpy computations on random models."""
 import numpy as np
 import pytest
 import sympy as sp
+from plrnn_models import random_model, regularized, step
 
 from derivations import plrnn as P
 from numerics.plrnn import regions as R
-
-
-def _step(A, W, h, z):
-    """The PLRNN map written directly (diagonal of W masked), independent of the derivation."""
-    W = W - np.diag(np.diag(W))
-    return A * z + W @ np.maximum(z, 0) + h
-
-
-def _random_model(rng, M, a=(0.0, 0.9), w=1.0):
-    return rng.uniform(*a, M), rng.normal(0, w / np.sqrt(M), (M, M)), rng.normal(0, 1, M)
-
-
-def _regularized(rng, M, n_reg):
-    A, W, h = _random_model(rng, M, a=(-0.9, 0.9), w=1.5)
-    A[:n_reg], W[:n_reg], h[:n_reg] = 1.0, 0.0, 0.0
-    return A, W, h
-
 
 # --- symbolic -----------------------------------------------------------------------------------
 
@@ -33,7 +17,7 @@ def test_two_cycle_set_by_hand():
     # p = (1, −1) → q = (−1, 1) → p: 0.5·1 + h0 = −1, −0.5 + 3·1 + h1 = 1, and the same with roles swapped
     A, W, h = np.array([0.5, 0.5]), np.array([[0.0, 3.0], [3.0, 0.0]]), np.array([-1.5, -1.5])
     p, q = np.array([1.0, -1.0]), np.array([-1.0, 1.0])
-    np.testing.assert_array_equal(_step(A, W, h, p), q)
+    np.testing.assert_array_equal(step(A, W, h, p), q)
     (cycle,) = R.cycles(A, W, h, 2)
     assert {tuple(z) for z in cycle.points} == {tuple(p), tuple(q)}
     assert set(cycle.regions) == {(1, 0), (0, 1)}
@@ -53,11 +37,11 @@ def test_two_cycle_set_by_hand():
 def test_jacobian_matches_finite_differences():
     rng = np.random.default_rng(0)
     M = 6
-    A, W, h = _random_model(rng, M)
+    A, W, h = random_model(rng, M)
     W[np.diag_indices(M)] = 5.0  # ignored, as the model masks it
     z = rng.choice([-1, 1], M) * rng.uniform(0.5, 2.0, M)  # away from the region's walls
     eps = 1e-6
-    numeric = np.column_stack([(_step(A, W, h, z + eps * e) - _step(A, W, h, z - eps * e)) / (2 * eps) for e in np.eye(M)])
+    numeric = np.column_stack([(step(A, W, h, z + eps * e) - step(A, W, h, z - eps * e)) / (2 * eps) for e in np.eye(M)])
     np.testing.assert_allclose(R.region_jacobian(A, W, z > 0), numeric, atol=1e-8)
 
 
@@ -65,12 +49,12 @@ def test_jacobian_matches_finite_differences():
 def test_contracting_plrnn_converges_to_its_fixed_point(seed):
     rng = np.random.default_rng(seed)
     M = 5
-    A, W, h = _random_model(rng, M, a=(-0.4, 0.4))
+    A, W, h = random_model(rng, M, a=(-0.4, 0.4))
     W -= np.diag(np.diag(W))
     W *= 0.5 / np.linalg.norm(W, 2)  # max|A| + ‖W‖ ≤ 0.9: a contraction, so exactly one fixed point
     z = rng.normal(size=M)
     for _ in range(400):
-        z = _step(A, W, h, z)
+        z = step(A, W, h, z)
     (fp,) = R.all_fixed_points(A, W, h)
     np.testing.assert_allclose(fp.z, z, rtol=1e-10, atol=1e-12)
     assert fp.region == R.region_of(z) and np.abs(fp.eigenvalues).max() < 1
@@ -79,14 +63,14 @@ def test_contracting_plrnn_converges_to_its_fixed_point(seed):
 def test_converged_states_of_a_multistable_plrnn_are_fixed_points():
     rng = np.random.default_rng(3)
     M = 4
-    A, W, h = _random_model(rng, M, a=(0.2, 0.9), w=1.5)
+    A, W, h = random_model(rng, M, a=(0.2, 0.9), w=1.5)
     found = R.all_fixed_points(A, W, h)
     starts = rng.normal(0, 3, (60, M))
     ends = []
     for z in starts:
         for _ in range(3000):
-            z = _step(A, W, h, z)
-        if np.abs(_step(A, W, h, z) - z).max() < 1e-12:
+            z = step(A, W, h, z)
+        if np.abs(step(A, W, h, z) - z).max() < 1e-12:
             ends.append(z)
     assert ends
     for z in ends:
@@ -111,7 +95,7 @@ def test_inconsistent_and_singular_regions_are_rejected():
 def test_regularized_products_keep_identity_block_and_respect_bounds():
     rng = np.random.default_rng(4)
     M, n_reg, T = 7, 3, 40
-    A, W, _ = _regularized(rng, M, n_reg)
+    A, W, _ = regularized(rng, M, n_reg)
     states = rng.normal(0, 1, (T, M))
     norms = R.jacobian_products(A, W, states)
     Pm = np.eye(M)
@@ -133,7 +117,7 @@ def test_gradient_lower_bounds_on_random_products():
     rng = np.random.default_rng(5)
     M, n_reg = 6, 2
     for _ in range(20):
-        A, W, _ = _regularized(rng, M, n_reg)
+        A, W, _ = regularized(rng, M, n_reg)
         states = rng.normal(0, 1, (int(rng.integers(1, 30)), M))
         Pm = np.linalg.multi_dot([np.eye(M)] + [R.region_jacobian(A, W, z > 0) for z in states[::-1]])
         g = rng.normal(size=M)
@@ -146,7 +130,7 @@ def test_gradient_lower_bounds_on_random_products():
 
 def test_unregularized_bounds_hold():
     rng = np.random.default_rng(6)
-    A, W, _ = _random_model(rng, 5, a=(-1.0, 1.0), w=2.0)
+    A, W, _ = random_model(rng, 5, a=(-1.0, 1.0), w=2.0)
     states = rng.normal(0, 1, (25, 5))
     norms = R.jacobian_products(A, W, states)
     b = R.product_bounds(A, W, states)

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from numerics.experiments.plrnn import analysis, reconstruction, tau_sweep
+from numerics.experiments.plrnn import analysis, reconstruction, reconstruction_run, tau_sweep
 from numerics.pipeline.cells import CellCache, cell_key
 from numerics.pipeline.runner import run_cells
 from numerics.plrnn.names import RECONSTRUCTION_MODELS as MODELS
@@ -42,7 +42,7 @@ def test_an_escaped_trajectory_is_found_at_its_first_bad_step():
     gen = np.zeros((10, 3))
     gen[6, 1] = reconstruction.ESCAPE * 2
     gen[8] = np.nan
-    assert reconstruction._escaped(gen) == 6 and reconstruction._escaped(np.zeros((5, 2))) is None
+    assert reconstruction_run._escaped(gen) == 6 and reconstruction_run._escaped(np.zeros((5, 2))) is None
 
 
 def test_cli_reconstructs_a_users_csv(tmp_path):

@@ -49,7 +49,8 @@ def _kernel_matrix(spec: Spec, lags: int, sigmas: dict | None) -> dict:
 
 def theory_lag_weights(spec: Spec, lags: int, sigmas: dict | None = None) -> np.ndarray:
     """α_j = Θ_jj for j < lags at infinite width (n_x = n_y = 1), from the generated `derivations.emit`
-    code (Gaussian W) or the diagonal of `theory_lag_kernel` (other families)."""
+    code (Gaussian W) or the diagonal of `theory_lag_kernel` (other families). sigmas: {"W": σ_W, …}
+    keyed by block letter; the blocks not given take `DEFAULT_SIGMAS` (σ_W 1)."""
     if spec.family != "gaussian":
         return np.diagonal(_kernel_matrix(spec, lags, sigmas)["kernel"]).copy()
     return _theory("lag_weights", spec, lags, sigmas)

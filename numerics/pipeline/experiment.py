@@ -75,7 +75,8 @@ class Experiment:
       JSON-able: result.json stores them and `plot` and `describe` read them back from there;
     - `claims(config, numbers)` returns `Claim`s (possibly none), each with its tolerance and source;
     - `plot(config, numbers)` returns a matplotlib figure in `numerics.style`;
-    - `describe(numbers)` returns the report's paragraph: what the reader should see, in numbers.
+    - `describe(numbers)` returns the report's paragraph: what the reader should see, in numbers
+      (a paragraph of more than 100 characters, not a label).
     Optional: `kinds` (cell kinds this module computes), `sources` (paragraphs on the data used),
     `table` (numbers → the text a command prints and writes to table.txt) and `files` ((config,
     lookup) → {file name: bytes} written beside the figure by a command, e.g. trajectories).

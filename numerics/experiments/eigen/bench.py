@@ -45,24 +45,22 @@ with the best there. When the measurement says otherwise the claim fails: that i
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from ...eigen.names import MNIST_TASKS
-from ...errors import NumericsError, TrainingDiverged
-from ...pipeline.experiment import Claim, Experiment, Kind, Lookup
+from ...errors import NumericsError
+from ...pipeline.experiment import Claim, Experiment, Lookup
 from . import translation
 from .bench_report import SD_TOLERANCE, describe, plot, table
+from .bench_runs import BATCH, BATCHES, DEFAULT_SPECTRUM, TRAIN, TRANSLATE, spectrum_digest, spectrum_path  # noqa: F401
 
 CELL_VERSION = 1  # part of every cell's key: bump it when a cell's meaning changes, to recompute
 INITS = ("xavier", "kaiming", "orthogonal", "irnn", "nprnn", "eigen")
 CELLS = ("rnn", "lstm", "gru")
 GATED = ("lstm", "gru")
-DEFAULT_SPECTRUM = "numerics/eigen/default_spectrum.npy"  # relative to the repository root
-ROOT = Path(__file__).resolve().parents[3]
 MNIST_ENV = "RNNMEMORY_MNIST_DIR"  # the full scale's MNIST directory, when set
 
 
@@ -105,17 +103,6 @@ SCALES = {"quick": Config(tasks=("digits", "tomita:3", "tomita:5"), steps=(("tom
 
 
 # ---------------------------------------------------------------- the runs
-
-
-def spectrum_path(spectrum: str) -> Path:
-    path = Path(spectrum)
-    return path if path.is_absolute() else ROOT / path
-
-
-def spectrum_digest(spectrum: str) -> str | None:
-    """SHA-256 of the spectrum file, or None when it is absent."""
-    path = spectrum_path(spectrum)
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def skip_reason(cell: str, init: str, config: Config, task: str | None = None) -> str | None:
@@ -188,74 +175,6 @@ def run_lookup(config: Config, lookup: Lookup) -> Lookup:
         group = groups[(cell["task"], cell["run"]["cell"])]
         return lookup(group)[group["runs"].index(cell)]
     return find
-
-
-def _init(inputs: dict) -> str:
-    """The initializer a run trains with: eigen:FILE once the spectrum file is checked unchanged."""
-    spectrum = inputs.get("spectrum")
-    if spectrum is None:
-        return inputs["run"]["init"]
-    if spectrum_digest(spectrum["file"]) != spectrum["sha256"]:
-        raise NumericsError(f"the spectrum file {spectrum['file']} changed or vanished since its cells were listed")
-    return f"eigen:{spectrum_path(spectrum['file'])}"
-
-
-def _check_data(inputs: dict) -> None:
-    if "data" in inputs:
-        from ...data.digits import mnist_fingerprint
-
-        if mnist_fingerprint(inputs["data"]["data_dir"]) != inputs["data"]:
-            raise NumericsError(f"the MNIST files in {inputs['data']['data_dir']} changed since their cells were listed")
-
-
-def _train(inputs: dict, device: str) -> dict:
-    from ...eigen.train import train_classifier
-    from ...train.runtime import diverged_result
-
-    run = dict(inputs["run"], init=_init(inputs))
-    _check_data(inputs)
-    try:
-        return train_classifier(run.pop("task"), run.pop("cell"), run.pop("init"), run.pop("seed"), device=device,
-                                **run)
-    except TrainingDiverged as error:  # recorded, not raised: a divergence is a result of the benchmark
-        return diverged_result(error)
-
-
-def compute_runs(chunk: list, device: str, context=None) -> list:
-    """Cells of kind 'eigen-train', one training run each (one torch thread per run)."""
-    return [_train(c, device) for c in chunk]
-
-
-def compute_batches(chunk: list, device: str, context=None) -> list:
-    """Cells of kind 'eigen-train-batch': each one packed training of its runs (a list of their results)."""
-    from ...eigen.batched import train_batched
-
-    out = []
-    for batch in chunk:
-        runs = [dict(c["run"], init=_init(c)) for c in batch["runs"]]
-        for c in batch["runs"]:
-            _check_data(c)
-        first = dict(runs[0])
-        task, cell = first.pop("task"), first.pop("cell")
-        for key in ("init", "seed"):
-            first.pop(key)
-        out.append(train_batched(task, cell, [(r["init"], r["seed"]) for r in runs], device=device, **first))
-    return out
-
-
-def compute_translations(chunk: list, device: str, context=None) -> list:
-    """Cells of kind 'eigen-translate' (multi30k), one encoder–decoder trained each."""
-    return [translation.train(c, _init(c), device) for c in chunk]
-
-
-def run_group(cell: dict) -> tuple:
-    """Runs of one task and cell share a chunk (the same data and the same shapes)."""
-    return (cell["kind"], cell["task"], cell["cell"])
-
-
-BATCH = "eigen-train-batch"
-TRAIN, TRANSLATE, BATCHES = (Kind(compute_runs, run_group), Kind(compute_translations, run_group),
-                             Kind(compute_batches, run_group))
 
 
 def check_config(config: Config) -> None:

@@ -39,33 +39,28 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import math
 from pathlib import Path
 
 import numpy as np
 
 from ... import style
-from ...pipeline.experiment import Claim, Context, Experiment, Kind, Lookup, fmt
+from ...pipeline.experiment import Claim, Experiment, Lookup, fmt
 from ...plrnn.names import RECONSTRUCTION_MODELS as MODELS
 from .long_range import COLORS, LABELS
+from .reconstruction_run import (  # noqa: F401
+    BINS,
+    BURN_IN,
+    ESCAPE,
+    HORIZON_ERROR,
+    RECONSTRUCT,
+    SYSTEMS,
+    compute,
+    forcing_interval,
+    settings,
+)
 
 # 2: visited states kept (R3); 3: a burn-in; 4: one scored segment for all, no DC bin; 5: ≤ PLOT_POINTS kept
 CELL_VERSION = 5
-# per system: sampling step, spectrum bands (cycles per time unit), the two variables drawn, and the
-# training window and teacher-forcing interval unless the config sets them. Lorenz-63 forces every 5
-# steps (0.25 time units, a quarter of its Lyapunov time) in windows of 50: on seed 0 at M = 50 that gave
-# chaotic free runs (λ_max 0.84 rPLRNN, 1.01 PLRNN; true 0.906) where windows of 100 forced every 10 gave
-# limit cycles (λ_max ≤ 0.04). The bursting neuron keeps 100 and 10: its bursts last ≈ 300 samples, and
-# 50 and 5 raised both models' low-band error (0.046–0.048 against 0.039–0.047).
-SYSTEMS = {"lorenz63": {"dt": 0.05, "bands": {"all": None, "low": (0.0, 0.5), "high": (0.5, 10.0)}, "plot": (0, 2),
-                        "window": 50, "tau_tf": 5},
-           "bursting": {"dt": 0.5, "bands": {"all": None, "low": (0.0, 0.02), "high": (0.02, 1.0)}, "plot": (0, 2),
-                        "window": 100, "tau_tf": 10}}
-OTHER = {"dt": None, "bands": {"all": None}, "plot": (0, 1), "window": 100, "tau_tf": 10}  # dysts names, data files
-BINS, ESCAPE, HORIZON_ERROR, PLOT_POINTS, SPECTRUM_POINTS, STATES = 8, 10.0, 0.5, 1500, 200, 300
-BURN_IN = 100  # held-out samples that drive a PLRNN (forced every step) before it runs freely
-
-
 @dataclasses.dataclass(frozen=True)
 class Training:
     hidden: int = 50
@@ -97,10 +92,6 @@ SCALES = {"quick": Config(),
                          taus=(0.0, 0.5, 1.0, 5.0, 25.0, 100.0), training=Training(steps=30_000, batch=32)),
           "tiny": Config(models=("rplrnn", "gru"), length=300, test_length=200, taus=(0.0, 5.0),
                          training=Training(hidden=6, window=20, tau_tf=5, steps=3, batch=4))}
-
-
-def settings(system: str) -> dict:
-    return SYSTEMS.get(system, OTHER)
 
 
 def _window(t: Training, system: str) -> int:
@@ -214,135 +205,6 @@ def command_config(systems, models, seeds: int, *, length: int, test_length: int
                     noise=noise, training=training, dt=dt)
     notes += check_config(config)
     return config, notes
-
-
-# ---------------------------------------------------------------- one cell
-
-
-def forcing_interval(system: str, dt: float | None, length: int) -> tuple[int, str]:
-    """τ_tf from the data's prediction horizon (`plrnn reconstruct --tau-tf auto`): the Lyapunov time
-    1/(λ_max dt) in steps where the system's λ_max is known (Lorenz-63, dysts systems), else the lag
-    at which the series' autocorrelation, averaged over variables, first falls below 1/e. Returns
-    (τ_tf ≥ 1, how it was chosen). A heuristic of the toolkit's, stated in the result's command."""
-    from ...dynamics import systems
-
-    spec = systems.parse_system(system, dt=dt, length=length, min_length=2)
-    series = systems.make_series(spec, min_length=2)
-    reference = (series.reference or {}).get("lyapunov_max")
-    if reference and reference > 0:
-        return max(1, round(1 / (reference * series.dt))), f"Lyapunov time 1/(λ_max dt), λ_max = {reference:g}"
-    x = series.observed - series.observed.mean(0)
-    spectrum = np.fft.rfft(x, n=2 * len(x), axis=0)
-    acf = np.fft.irfft(np.abs(spectrum) ** 2, axis=0)[: len(x)]
-    acf = (acf / acf[0]).mean(1)
-    below = np.nonzero(acf < np.exp(-1))[0]
-    return (int(below[0]) if len(below) else len(x) // 2) or 1, "autocorrelation time (1/e)"
-
-
-def _escaped(gen: np.ndarray) -> int | None:
-    bad = ~np.isfinite(gen).all(1) | (np.abs(np.nan_to_num(gen, nan=np.inf)) > ESCAPE).any(1)
-    return int(np.argmax(bad)) if bad.any() else None
-
-
-def reconstruct(inputs: dict, device: str, context: Context | None = None) -> dict:
-    """Simulate, train, generate and score one cell (module docstring)."""
-    import torch
-
-    from ...dynamics import measures, systems
-    from ...pipeline.cells import cell_key
-    from ...plrnn.generators import forced_states, generate, model_from_result
-    from ...plrnn.reconstruct import train_reconstruction
-    from ...plrnn.regions import step_jacobians
-    from ...train.runtime import progress_reporter
-
-    spec = systems.parse_system(inputs["system"], dt=inputs["dt"], length=inputs["length"] + inputs["test_length"],
-                                noise=0.0 if inputs["system"].startswith("data:") else inputs["noise"])
-    series = systems.make_series(spec, seed=inputs["data_seed"], min_length=inputs["length"] + inputs["test_length"])
-    x = series.observed
-    train, true = x[:inputs["length"]], x[inputs["length"]:]
-    context = context or Context()
-    checkpoint = _checkpoint(context.checkpoints, cell_key(inputs))
-    name = f"{inputs['system']}/{inputs['model']} seed {inputs['seed']}"
-    result = train_reconstruction(train, inputs["model"], hidden=inputs["hidden"], window=inputs["window"],
-                                  tau_tf=inputs["tau_tf"], steps=inputs["steps"], batch=inputs["batch"], lr=inputs["lr"],
-                                  schedule=inputs["schedule"], p=inputs.get("p", 0.5), tau=inputs.get("tau", 0.0),
-                                  seed=inputs["seed"], checkpoint=checkpoint, device=device,
-                                  progress=progress_reporter(name, inputs["steps"]) if context.progress else None)
-    model = model_from_result(result)
-    dtype = next(model.parameters()).dtype
-    # every model is scored on the held-out samples after the burn-in; a PLRNN is driven through the
-    # burn-in (forced at every step) so its latent units start in the data's phase
-    start = torch.as_tensor(true[BURN_IN - 1], dtype=dtype)
-    if inputs["model"] in ("rplrnn", "plrnn"):
-        with torch.no_grad():
-            start = forced_states(model, torch.as_tensor(true[:BURN_IN], dtype=dtype), 1).states[-1]
-    true = true[BURN_IN - 1:]
-    free = generate(model, start, len(true) - 1)
-    gen = free["observations"].to("cpu", torch.float64).numpy()
-    dt, bands = series.dt, settings(inputs["system"])["bands"]
-    escaped = _escaped(gen)
-    scores = {"escaped": escaped, "horizon": measures.prediction_horizon(
-        true, np.nan_to_num(gen, nan=1e6, posinf=1e6, neginf=-1e6), HORIZON_ERROR)}
-    if escaped is None:
-        limits = (true.min(0) - 0.5, true.max(0) + 0.5)  # the data's range: a stray point cannot widen the grid
-        scores.update(kl=measures.state_space_kl_binned(true, gen, bins=BINS, limits=limits),
-                      hellinger=measures.hellinger_spectrum(true, gen),
-                      spectrum=measures.spectrum_mse(true, gen, dt, bands))
-        if inputs["model"] in ("rplrnn", "plrnn"):  # the derived Jacobian, through its emitted code
-            par = result["parameters"]
-            J = step_jacobians(par["A"], par["W"], free["states"].to("cpu", torch.float64).numpy())
-            scores["lyapunov"] = measures.lyapunov_from_jacobians(J, dt, discard=min(200, len(J) // 4))
-    reference = series.reference.get("lyapunov_max") if series.reference else None
-    if reference is None and spec.kind != "data":
-        system = systems.get_system(inputs["system"])
-        reference = measures.lyapunov_from_ode(system.rhs, system.initial, jacobian=system.jacobian,
-                                               transient=system.transient, time=1000.0)  # on the attractor
-    step = max(1, math.ceil(len(true) / PLOT_POINTS))  # at most PLOT_POINTS kept
-
-    def spectrum(y):
-        freqs, amplitude = measures.amplitude_spectrum(y[:, :1], dt)
-        keep = np.unique(np.geomspace(1, len(freqs) - 1, SPECTRUM_POINTS).astype(int))
-        return freqs[keep].tolist(), amplitude[keep, 0].tolist()
-
-    states = None
-    if inputs["model"] in ("rplrnn", "plrnn") and escaped is None:  # visited states, for the fixed points (R3)
-        visited = free["states"].to("cpu", torch.float64).numpy()
-        states = visited[:: max(1, len(visited) // STATES)].tolist()
-    out = {"measures": scores, "true_lyapunov": reference, "states": states, "dt": dt, "variables": list(series.variables),
-           "true": true[::step].tolist(), "generated": np.clip(gen[::step], -ESCAPE, ESCAPE).tolist(),
-           "spectrum_true": spectrum(true), "spectrum_generated": spectrum(gen) if escaped is None else None,
-           "loss": result["curve"]["loss"][::max(1, len(result["curve"]["loss"]) // 200)],
-           "parameters": result["parameters"], "config": result["config"], "timing": result["timing"]}
-    return out
-
-
-def _checkpoint(folder: str | None, key: str) -> Path | None:
-    """The run's checkpoint file in `folder`, or None where there is none or it cannot be written
-    (a cluster's worker that does not see the folder runs without one)."""
-    if folder is None:
-        return None
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return Path(folder) / f"{key}.pt"
-
-
-def compute(chunk: list, device: str, context=None) -> list:
-    """Cells of kind 'plrnn-reconstruct', one training run each."""
-    from ...errors import TrainingDiverged
-    from ...train.runtime import diverged_result
-
-    out = []
-    for c in chunk:
-        try:
-            out.append(reconstruct(c, device, context))
-        except TrainingDiverged as error:
-            out.append(diverged_result(error))
-    return out
-
-
-RECONSTRUCT = Kind(compute, lambda c: (c["kind"], c["system"], c["model"], c["seed"], c.get("tau")))
 
 
 # ---------------------------------------------------------------- R1
