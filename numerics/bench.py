@@ -39,7 +39,8 @@ import torch
 SAMPLE_S = 5e-4
 # The project's goals (ratios, except the command line's seconds on a 2-core CPU).
 CLI_GOAL_S = 2.0
-GOALS = {"cpu": {"ntk": 200.0, "step": 10.0, "ensemble": 2.0, "plrnn": 0.5}, "cuda": {"step": 30.0, "ensemble": 8.0}}
+GOALS = {"cpu": {"ntk": 200.0, "step": 10.0, "ensemble": 2.0, "plrnn": 0.5, "packed-8": 3.0},
+         "cuda": {"step": 30.0, "ensemble": 8.0}}
 # Sizes: (full, quick). The quick ones only check that everything runs.
 SIZES = {
     "ntk": ({"width": 1024, "lags": 32}, {"width": 32, "lags": 6}),
@@ -52,6 +53,10 @@ SIZES = {
 }
 # the rPLRNN paper's step: M = 40 units, its batch of 500, T = 100 and 400 (quick: tiny)
 SIZES["plrnn"] = ({"hidden": 40, "batch": 500, "lengths": (100, 400)}, {"hidden": 8, "batch": 4, "lengths": (20,)})
+# packed PLRNN training (P1's runs: M = 40, batch 64): K runs as one pack against the same K alone
+SIZES["packed"] = ({"hidden": 40, "batch": 64, "lengths": (100, 200), "packs": (1, 4, 8, 16), "steps": 20,
+                    "threads": (1, 2)},
+                   {"hidden": 8, "batch": 4, "lengths": (20,), "packs": (1, 2), "steps": 2, "threads": (1,)})
 EIGEN_INITS = ("xavier", "kaiming", "orthogonal", "nprnn", "spectral")
 
 
@@ -322,6 +327,34 @@ def bench_plrnn(device: torch.device, device_name: str, repeats: int, hidden: in
     return records
 
 
+def bench_packed(device: torch.device, device_name: str, repeats: int, hidden: int, batch: int, lengths: tuple,
+                 packs: tuple, steps: int, threads: tuple) -> list[dict]:
+    """K rPLRNN runs (seeds 0 … K−1) on the addition problem trained as one pack (`train_runs`) against
+    the same K runs trained alone one after another (packed=False; equal numbers, tests/test_plrnn_packed.py):
+    `steps` steps each, data made once per call, one validation and test score at the end. The goal
+    (≥ 3× at K = 8) is the CPU's; on CUDA a pack is one kernel launch sequence for K runs, so the
+    gain grows with K until the GPU is busy (expected: near K for these small matrices)."""
+    from .plrnn.train import train_runs
+
+    records = []
+    sizes = {"train_size": max(256, batch * 2), "val_size": 64, "test_size": 64}
+    for count in threads if device.type == "cpu" else (None,):
+        for length in lengths:
+            for K in packs:
+                runs = [{"model": "rplrnn", "seed": seed} for seed in range(K)]
+
+                def train(packed: bool, runs=runs, length=length, count=count):
+                    return train_runs("addition", length, runs, hidden=hidden, steps=steps, batch=batch, lr=1e-3,
+                                      track_every=steps, device=str(device), threads=count, packed=packed, **sizes)
+                where = f", {count} thread{'s' if count != 1 else ''}" if count else ""
+                records.append(_record(f"packed PLRNN training (K = {K}, M = {hidden}, batch {batch}, T = {length}"
+                                       f"{where}) vs alone", f"packed-{K}", device, device_name, max(1, repeats // 2),
+                                       (f"{K} runs alone, {steps} steps each", lambda train=train: train(False)),
+                                       (f"one pack of {K}, {steps} steps", lambda train=train: train(True)),
+                                       runs=K, steps=steps, T=length, torch_threads=count))
+    return records
+
+
 def device_peaks(device: torch.device, dtype: torch.dtype = torch.float64, repeats: int = 5) -> dict:
     """Measured peaks: a large square matrix product (flop/s) and a large device copy (bytes read + written per s)."""
     n = 8192 if device.type == "cuda" else 2048
@@ -368,6 +401,7 @@ def _run(torch_device: torch.device, quick: bool, cli: bool) -> list[dict]:
     records += bench_ensemble(torch_device, name, repeats, **SIZES["ensemble"][pick])
     records += bench_eigen(torch_device, name, repeats, **SIZES["eigen"][pick])
     records += bench_plrnn(torch_device, name, repeats, **SIZES["plrnn"][pick])
+    records += bench_packed(torch_device, name, repeats, **SIZES["packed"][pick])
     if cli:
         records += bench_cli(name, repeats=1 if quick else 5)
     return records

@@ -24,6 +24,9 @@ def test_quick_run_has_every_benchmark(records):
     assert sum("eigen bench" in n for n in names) == len(eigen["cells"]) * len(eigen["hiddens"])
     assert sum("PLRNN training step" in n for n in names) == 2 * len(bench.SIZES["plrnn"][1]["lengths"])
     assert sum(n.startswith("reconstruction training step") for n in names) == 2
+    packed = bench.SIZES["packed"][1]
+    assert sum(n.startswith("packed PLRNN training") for n in names) == (
+        len(packed["packs"]) * len(packed["lengths"]) * len(packed["threads"]))
     for r in records:
         assert KEYS <= set(r)
         assert r["baseline_s"] > 0 and r["fast_s"] > 0 and r["ratio"] == pytest.approx(r["baseline_s"] / r["fast_s"])

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from numerics.experiments.plrnn import analysis, long_range
+from numerics.experiments.plrnn import analysis, long_range, regularization
 from numerics.pipeline.cells import CellCache, cell_key
 from numerics.pipeline.runner import run_cells
 from numerics.plrnn.names import MODELS, TASKS
@@ -46,11 +46,26 @@ def test_tiny_end_to_end(tiny, tmp_path):
     assert "rplrnn" in long_range.table(numbers)
 
 
-def test_p2_shares_the_released_setting_with_p1():
-    sweep = long_range.SWEEP_SCALES["quick"]
-    p1 = long_range.SCALES["quick"]
-    shared = {cell_key(c) for c in long_range.P2.cells(sweep)} & {cell_key(c) for c in long_range.P1.cells(p1)}
-    assert len(shared) == sweep.seeds  # τ = 5, p = ½ at T = 100: P1's rplrnn runs
+def test_p2_tiny_end_to_end_and_its_claims_go_both_ways(tmp_path):
+    config = regularization.SCALES["tiny"]
+    todo = regularization.P2.cells(config)
+    records = run_cells(todo, long_range.compute_runs, CellCache(tmp_path), group=long_range.TRAIN.group)
+    found = {cell_key(c): r["result"] for c, r in zip(todo, records)}
+    numbers = regularization.P2.analyze(config, lambda c: found[cell_key(c)])
+    json.dumps(dataclasses.asdict(numbers))
+    regularization.P2.plot(config, numbers).savefig(tmp_path / "P2.png")
+    assert len(regularization.P2.describe(numbers)) > 100
+    # the claims read the measured numbers: a learning penalized run passes, a failing one fails
+    for plain_mse, penalized_mse, passes in ((0.16, 0.01, True), (0.16, 0.12, False)):
+        rows = {"0.0": {"selected_mean": 0.07, "test_losses": [plain_mse] * 2},
+                "5.0": {"selected_mean": 0.3, "test_losses": [penalized_mse] * 2}}
+        claim = regularization.claims(config, dataclasses.replace(numbers, tau_rows=rows))[1]
+        assert claim.id == "penalty_learns_at_long_T" and claim.passed is passes
+
+
+def test_p2_packs_its_runs():
+    cells = regularization.P2.cells(regularization.SCALES["quick"])
+    assert len({long_range.pack_key(c) for c in cells}) == 1  # one recipe: packs of PACK runs
 
 
 def _result(A, W, h, states):

@@ -10,7 +10,7 @@ from ..pipeline.experiment import Paper, Registry
 from .eigen import bench as eigen_bench
 from .eigen import memory, spectra
 from .linear import bias_variance, curves, init_training, kernel, lag_kernels, regime, sunspots
-from .plrnn import analysis, long_range, reconstruction, tau_sweep
+from .plrnn import analysis, long_range, reconstruction, regularization, tau_sweep
 
 PAPERS = {
     "linear": Paper("Implicit bias of linear RNNs", spec=DEFAULT, sigmas=DEFAULT_SIGMAS),
@@ -31,7 +31,7 @@ REGISTRY = Registry([
     spectra.E2,
     memory.E3,
     long_range.P1,
-    long_range.P2,
+    regularization.P2,
     analysis.P3,
     analysis.P4,
     reconstruction.R1,

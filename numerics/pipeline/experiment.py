@@ -57,10 +57,12 @@ class Context:
 @dataclasses.dataclass(frozen=True)
 class Kind:
     """How cells of one kind are computed: compute(cells, device, context) -> one result per cell, for
-    a chunk of cells that share group(cell) (a batched compute sees cells of one shape)."""
+    a chunk of cells that share group(cell) (a batched compute sees cells of one shape), at most
+    `chunk` cells a call (None: the runner's default)."""
 
     compute: Callable[[list, str, Context | None], list]
     group: Callable[[dict], Any] = by_width
+    chunk: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,6 +146,10 @@ class Registry:
     def group(self, cell: dict):
         """Cells that one compute call may take together (a batched ensemble takes cells of one shape)."""
         return self.kinds[cell["kind"]].group(cell)
+
+    def chunk_size(self, default: int) -> Callable[[dict], int]:
+        """cell → how many cells of its group one compute call takes (its kind's `chunk`, else `default`)."""
+        return lambda cell: self.kinds[cell["kind"]].chunk or default
 
 
 def compute_cells(kinds: dict, cells: list, device: str, context: Context | None = None) -> list:

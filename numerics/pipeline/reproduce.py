@@ -69,8 +69,8 @@ def compute(registry: Registry, scale: str, out: str | Path, names=None, *, devi
     """Compute (or reuse) every cell the named figures need."""
     cache = CellCache(out)
     run_cells(all_cells(registry, scale, names), registry.compute(), cache, device=device, jobs=jobs,
-              scheduler=scheduler, group=registry.group, group_size=_group_size(device), progress=progress,
-              context=context)
+              scheduler=scheduler, group=registry.group, group_size=registry.chunk_size(_group_size(device)),
+              progress=progress, context=context)
     return cache
 
 
@@ -123,7 +123,8 @@ def run_config(registry: Registry, name: str, config, out: str | Path, *, comman
     todo = exp.cells(config)
     reused = sum(cache.load(c) is not None for c in todo)
     records = run_cells(todo, registry.compute(), cache, device=device, jobs=jobs, scheduler=scheduler,
-                        group=registry.group, group_size=_group_size(device), progress=progress, context=context)
+                        group=registry.group, group_size=registry.chunk_size(_group_size(device)), progress=progress,
+                        context=context)
     found = {cell_key(c): r["result"] for c, r in zip(todo, records)}
     counts = {"total": len(todo), "computed": len(todo) - reused, "reused": reused, "folder": "cells"}
     stem = stem or exp.name

@@ -47,12 +47,16 @@ def _environment(device: str, cached: bool = False) -> dict:
     return _ENVIRONMENTS[device]
 
 
-def _chunks(cells: list, group: Callable[[dict], object], size: int) -> list[list]:
-    """Cells of one group in chunks of at most `size`, in first-seen order."""
+def _chunks(cells: list, group: Callable[[dict], object], size: int | Callable[[dict], int]) -> list[list]:
+    """Cells of one group in chunks of at most `size` (a number, or cell → number), in first-seen order."""
     groups: dict = {}
     for cell in cells:
         groups.setdefault(group(cell), []).append(cell)
-    return [members[i:i + size] for members in groups.values() for i in range(0, len(members), size)]
+    chunks = []
+    for members in groups.values():
+        most = max(1, size(members[0]) if callable(size) else size)
+        chunks += [members[i:i + most] for i in range(0, len(members), most)]
+    return chunks
 
 
 def _timed(compute: Compute, chunk: list, device: str, context) -> tuple[list, float]:
@@ -73,7 +77,8 @@ def _timed_chunk(compute: Compute, chunk: list, device: str, context) -> tuple[l
 
 
 def run_cells(cells: Iterable[dict], compute: Compute, cache: CellCache, *, device: str = "cpu", jobs: int = 1,
-              scheduler: str | None = None, group: Callable[[dict], object] | None = None, group_size: int = 8,
+              scheduler: str | None = None, group: Callable[[dict], object] | None = None,
+              group_size: int | Callable[[dict], int] = 8,
               progress: Callable[[int], None] | None = None, connect_timeout: str = "10s",
               worker_timeout: float = WORKER_TIMEOUT, context=None) -> list[dict]:
     """The stored records of `cells` (in order), computing only the missing ones.
@@ -104,7 +109,7 @@ def run_cells(cells: Iterable[dict], compute: Compute, cache: CellCache, *, devi
             progress(len(chunk))
 
     if missing:
-        chunks = _chunks(missing, group or (lambda c: c["kind"]), max(1, group_size))
+        chunks = _chunks(missing, group or (lambda c: c["kind"]), group_size)
         if scheduler is None and (jobs <= 1 or len(chunks) == 1):
             env = _environment(device)
             for chunk in chunks:

@@ -132,7 +132,7 @@ def train_reconstruction(series, model: str = "rplrnn", *, hidden: int = 20, win
         extras = {"sampler": (sampler.get_state, sampler.set_state),
                   "curve": (lambda: curve, lambda value: (curve.clear(), curve.update(value)))}
         resumed_from = fit(net, recipe, objective, what=f"{model} reconstruction", curve=curve, after_step=after_step,
-                           checkpoint=saved, extras=extras)
+                           checkpoint=saved, extras=extras).resumed_from
         parameters = net.parameters_dict() if is_plrnn else \
             {k: v.detach().to("cpu", torch.float64).tolist() for k, v in net.state_dict().items()}
     seconds = time.perf_counter() - start

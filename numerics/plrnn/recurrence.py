@@ -92,3 +92,62 @@ def plrnn_states_reference(drive: torch.Tensor, A: torch.Tensor, W: torch.Tensor
         z = A * z + torch.relu(z) @ W.t() + drive[t]
         states.append(z)
     return torch.stack(states) if every_step else z
+
+
+class _PackedRecurrence(torch.autograd.Function):
+    """`_Recurrence` for K runs at once: every tensor has the runs on its axis after time (drive
+    (T, K, N, M), A (K, M), W (K, M, M), z0 (K, N, M)); the products are batched over runs (bmm),
+    so each run's numbers are its own and a non-finite run never touches another."""
+
+    @staticmethod
+    def forward(ctx, drive: torch.Tensor, A: torch.Tensor, W: torch.Tensor, z0: torch.Tensor, every_step: bool):
+        T, K, N, M = drive.shape
+        Z = drive.new_empty(T + 1, K, N, M)
+        R = drive.new_empty(T, K, N, M)
+        Z[0] = z0
+        Wt, A_ = W.transpose(1, 2), A[:, None, :]
+        for t in range(T):
+            torch.clamp_min(Z[t], 0, out=R[t])
+            torch.baddbmm(drive[t], R[t], Wt, out=Z[t + 1])
+            Z[t + 1].addcmul_(Z[t], A_)
+        ctx.save_for_backward(A, W, Z, R)
+        ctx.every_step = every_step
+        return Z[1:].clone() if every_step else Z[T].clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        A, W, Z, R = ctx.saved_tensors
+        T, K, N, M = R.shape
+        A_ = A[:, None, :]
+        G = torch.empty_like(R)  # G[t] = ∂L/∂z_{t+1}
+        active = (Z[:T] > 0).to(R.dtype)  # relu′ as numbers: one cast here, not one per step
+        G[T - 1] = grad[T - 1] if ctx.every_step else grad
+        for t in range(T - 1, 0, -1):
+            torch.bmm(G[t], W, out=G[t - 1])
+            G[t - 1].mul_(active[t]).addcmul_(G[t], A_)
+            if ctx.every_step:
+                G[t - 1].add_(grad[t - 1])
+        needs = ctx.needs_input_grad
+        grad_A = (G * Z[:T]).sum((0, 2)) if needs[1] else None
+        grad_W = G.permute(1, 3, 0, 2).reshape(K, M, T * N) @ R.transpose(0, 1).reshape(K, T * N, M) if needs[2] else None
+        grad_z0 = torch.addcmul(torch.bmm(G[0], W).mul_(active[0]), G[0], A_) if needs[3] else None
+        return G, grad_A, grad_W, grad_z0, None
+
+
+def packed_plrnn_states(drive: torch.Tensor, A: torch.Tensor, W: torch.Tensor, z0: torch.Tensor, *,
+                        every_step: bool = False) -> torch.Tensor:
+    """`plrnn_states` for K runs packed on a run axis: drive (T, K, N, M), A (K, M), W (K, M, M) (each
+    run's diagonal masked), z0 (K, M) or (K, N, M) → z_T (K, N, M), or every z_1 … z_T (T, K, N, M)."""
+    T, K, N, M = drive.shape
+    z0 = z0[:, None, :].expand(K, N, M) if z0.dim() == 2 else z0
+    if torch.is_grad_enabled() and any(x.requires_grad for x in (drive, A, W, z0)):
+        return _PackedRecurrence.apply(drive.contiguous(), A, W, z0.contiguous(), bool(every_step))
+    Wt, A_ = W.transpose(1, 2), A[:, None, :]
+    z = z0.clone()
+    states = drive.new_empty(T, K, N, M) if every_step else None
+    for t in range(T):
+        z = torch.baddbmm(drive[t], z.clamp_min(0), Wt).addcmul_(z, A_)
+        if every_step:
+            states[t] = z
+    return states if every_step else z

@@ -17,6 +17,7 @@ also at step 0) and writes the checkpoint file. What else lives here:
   in_chunks                     a model on a whole split, in bounded memory
   Selection                     the checkpoint with the best validation metric (model selection)
   Checkpoint                    a run's state in one file; a run that finds it resumes, same numbers
+  Stopping                      stop early once a run is solved (or stops improving), recorded with the run
   diverged_result, versions     a diverged run as a result (a sweep records it, it does not fail); versions
   progress_reporter             a long run's step and loss on stderr every tenth of its steps
 
@@ -26,6 +27,7 @@ Nothing here reads torch's global generator: data streams are `torch.Generator`s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import platform
@@ -217,21 +219,31 @@ def progress_reporter(name: str, steps: int) -> Callable[[int, float], None]:
 # ---------------------------------------------------------------- the loop
 
 
+@dataclasses.dataclass
+class Outcome:
+    """How a run ended: the step a checkpoint resumed from (None: none), and the step and reason it
+    stopped early (None: it ran all its steps)."""
+
+    resumed_from: int | None = None
+    stopped_at: int | None = None
+    stop_reason: str | None = None
+
+
 def fit(model: nn.Module, recipe: Recipe, objective: Callable[[int], torch.Tensor], *, what: str, curve: dict,
-        params: list | None = None, evaluate: Callable[[int], None] | None = None,
+        params: list | None = None, evaluate: Callable[[int], str | None] | None = None,
         after_step: Callable[[int, torch.Tensor], None] | None = None, checkpoint: Checkpoint | None = None,
-        extras: dict | None = None) -> int | None:
+        extras: dict | None = None) -> Outcome:
     """Train `model` for `recipe.steps` steps (module docstring). objective(step) draws the step's
     batch and returns the loss to descend; after_step(step, loss) records it (and reports progress);
-    evaluate(step) scores the tracked steps (`recipe.tracks`) and step 0. `params`: the trained
-    parameters (default every parameter that requires a gradient); the clip acts on all of them.
-    Returns the step a checkpoint resumed from (None: none)."""
+    evaluate(step) scores the tracked steps (`recipe.tracks`) and step 0, and returns a reason to stop
+    early (a `Stopping` rule's verdict) or None. `params`: the trained parameters (default every
+    parameter that requires a gradient); the clip acts on all of them."""
     params = [p for p in model.parameters() if p.requires_grad] if params is None else params
     optimizer = recipe.make_optimizer(params)
     schedule = recipe.make_schedule(optimizer)
     extras = extras or {}
     resumed = checkpoint.resume(model, optimizer, schedule, extras, recipe.steps) if checkpoint is not None else None
-    done = resumed or 0
+    outcome, done = Outcome(resumed), resumed or 0
     if evaluate is not None and resumed is None and recipe.track_every is not None:
         evaluate(0)
     clipped = list(model.parameters())
@@ -242,10 +254,42 @@ def fit(model: nn.Module, recipe: Recipe, objective: Callable[[int], torch.Tenso
             schedule.step()
         if after_step is not None:
             after_step(step, value)
-        if evaluate is not None and recipe.tracks(step):
-            evaluate(step)
-        if checkpoint is not None and checkpoint.due(step, recipe.steps):
+        reason = evaluate(step) if evaluate is not None and recipe.tracks(step) else None
+        if checkpoint is not None and (checkpoint.due(step, recipe.steps) or reason):
             checkpoint.save(step, model, optimizer, schedule, extras)
+        if reason:
+            outcome.stopped_at, outcome.stop_reason = step, reason
+            break
     if checkpoint is not None and done == recipe.steps and not checkpoint.path.exists():
         checkpoint.save(recipe.steps, model, optimizer, schedule, extras)
-    return resumed
+    return outcome
+
+
+@dataclasses.dataclass(frozen=True)
+class Stopping:
+    """When a run may stop before its last step, without changing a verdict: once its validation metric
+    has reached `criterion` (the task's bar for "solved") at `checks` tracked steps in a row; or, with
+    `patience`, once it has not improved on its best for that many tracked steps. None: never."""
+
+    criterion: float | None = None
+    checks: int = 3
+    patience: int | None = None
+
+    def __post_init__(self):
+        check_int(self.checks, "checks")
+        if self.patience is not None:
+            check_int(self.patience, "patience")
+
+    def watch(self) -> Callable[[float], str | None]:
+        """A fresh watcher for one run: watcher(validation metric at this tracked step) → reason or None."""
+        state = {"met": 0, "best": -math.inf, "since": 0}
+
+        def watcher(value: float) -> str | None:
+            state["met"] = state["met"] + 1 if self.criterion is not None and value >= self.criterion else 0
+            state["best"], state["since"] = (value, 0) if value > state["best"] else (state["best"], state["since"] + 1)
+            if self.criterion is not None and state["met"] >= self.checks:
+                return f"validation metric ≥ {self.criterion:g} at {self.checks} checks in a row"
+            if self.patience is not None and state["since"] >= self.patience:
+                return f"no improvement of the validation metric in {self.patience} checks"
+            return None
+        return watcher

@@ -1,4 +1,4 @@
-"""P1 and P2: the rPLRNN paper's long-range benchmarks (Schmidt et al., ICLR 2021; docs/theory.md, paper 3).
+"""P1: the rPLRNN paper's long-range benchmark (Schmidt et al., ICLR 2021; docs/theory.md, paper 3).
 
 Every run is one `numerics.plrnn.train.train_long_range` call, a cell of kind 'plrnn-train' (cached,
 computed on Dask like every other cell). The result of a run is the test fraction correct at the
@@ -9,10 +9,7 @@ P1: fraction correct against the sequence length T for each model, mean ± sd ov
     released values (docs/theory.md) as open markers. Claims, at the longest T of the addition problem:
     the rPLRNN solves it (mean ≥ 0.99) where the plain PLRNN and the vanilla ReLU
     RNN fail (mean < 0.5; chance ≈ 0.08).
-P2: the rPLRNN's regularization strength τ (τ_A = τ_W = τ) at the released p = ½, and the fraction
-    p of regularized units at the released τ = 5, on the addition problem at one T (quick 50, where
-    the plain PLRNN already fails; full 400). Claim: the
-    released setting is within 0.05 of the best setting of the sweep.
+P2 (regularization.py): the regularization strength τ at a long T, from cells of this kind.
 
 Training (`Training`, shared by P1 and P2 so their common runs are one cell): M = 40 units and
 gradient-norm clip 3 as released; Adam's rate annealed by a cosine (`train.SCHEDULES`) from 1e-3
@@ -38,10 +35,12 @@ from ...plrnn.names import LENGTHS as IMAGE_LENGTHS  # the image tasks' own T (-
 from ...plrnn.names import MARKER_TASKS, MODELS, TASKS
 from ...train.recipe import SCHEDULES
 
-CELL_VERSION = 1
+CELL_VERSION = 2  # 2: test loss at every checkpoint, packed PLRNN runs, optional early stopping
+PUBLIC_SEQUENCES = 200 * 100_000  # the public code's budget: up to 200 epochs over 100 000 sequences
+STOP_CHECKS = 3  # with Training.stop: that many tracked steps in a row at the criterion end a run
+PACK = 4  # PLRNN runs sharing a recipe train as packs of at most this many (each pack one worker's chunk)
 SOLVED, FAILED = 0.99, 0.5  # "solves": mean fraction correct ≥ SOLVED; "fails": < FAILED
 CHANCE = {"addition": 0.078, "multiplication": 0.111}  # predicting the mean target (docs/theory.md: ≈ 0.08, 0.11)
-NEAR_BEST = 0.05
 # The public code's released mean best fraction correct (docs/theory.md), task → model → {T: value}
 RELEASED = {
     "addition": {"rplrnn": {300: 0.999, 400: 0.992, 500: 0.941, 600: 0.28}, "irnn": {200: 0.997, 300: 0.80, 400: 0.43},
@@ -65,9 +64,15 @@ class Training:
     lr: float = 2e-3  # Adam's (peak) rate
     schedule: str = "cosine"
     sizes: tuple = (10_000, 1_000, 1_000)  # train, validation, test sequences
+    reduction: str = "mean"  # the rplrnn regularizer's: 'mean' (the public code) or 'sum' (the paper's formula)
+    stop: float | None = None  # stop a run once its validation fraction reaches this at STOP_CHECKS checks in a row
 
     def steps_at(self, T: int) -> int:
         return self.steps if self.steps is not None else (self.steps_per_length or 100) * T
+
+    def sequences(self, T: int) -> int:
+        """Training sequences a run sees (steps × batch), against the public code's PUBLIC_SEQUENCES."""
+        return self.steps_at(T) * self.batch
 
 
 FULL_TRAINING = Training(steps_per_length=None, steps=40_000, batch=500, lr=1e-3, sizes=(100_000, 10_000, 10_000))
@@ -90,28 +95,10 @@ def lengths_for(c: Config, task: str) -> tuple:
     return c.lengths if task in MARKER_TASKS else (IMAGE_LENGTHS[task],)
 
 
-@dataclasses.dataclass(frozen=True)
-class SweepConfig:
-    task: str = "addition"
-    T: int = 50
-    taus: tuple = (0.0, 5.0, 50.0)  # at p
-    ps: tuple = (0.25, 0.5, 1.0)  # at tau
-    p: float = 0.5
-    tau: float = 5.0
-    seeds: int = 1
-    training: Training = Training()
-
-
-SCALES = {"quick": Config(),
+SCALES = {"quick": Config(training=Training(stop=SOLVED)),
           "full": Config(tasks=("addition", "multiplication"), lengths=(50, 100, 200, 300, 400, 500), models=MODELS,
                          seeds=5, training=FULL_TRAINING),
           "tiny": Config(lengths=(20,), models=("rplrnn", "plrnn", "rnn"), seeds=1, training=TINY_TRAINING)}
-SWEEP_SCALES = {"quick": SweepConfig(),
-                "full": SweepConfig(T=400, taus=(0.0, 0.5, 1.0, 5.0, 10.0, 50.0), ps=(0.1, 0.25, 0.5, 0.75, 1.0),
-                                    seeds=5, training=FULL_TRAINING),
-                "tiny": SweepConfig(T=20, taus=(0.0, 5.0), ps=(0.5,), training=TINY_TRAINING)}
-
-
 # ---------------------------------------------------------------- the runs
 
 
@@ -123,7 +110,9 @@ def run_cell(training: Training, task: str, T: int, model: str, seed: int, p: fl
     if task in MARKER_TASKS:  # the image tasks have their own splits
         inputs["sizes"] = list(training.sizes)
     if model == "rplrnn":  # the regularizer's settings name the run only where they act
-        inputs.update(p=float(p), tau=float(tau))
+        inputs.update(p=float(p), tau=float(tau), reduction=training.reduction)
+    if training.stop is not None:
+        inputs["stop"] = {"criterion": float(training.stop), "checks": STOP_CHECKS}
     if task == "mnist":  # the files, fingerprinted: cells of different copies never mix
         from ...data.digits import mnist_fingerprint
 
@@ -183,53 +172,58 @@ def command_config(tasks, lengths, models, seeds: int, *, p: float, tau: float, 
     return config
 
 
-def sweep_settings(c: SweepConfig) -> list[tuple[str, float, float]]:
-    """(which sweep, p, τ) of every setting: τ at the released p, then p at the released τ."""
-    return [("tau", c.p, tau) for tau in c.taus] + [("p", p, c.tau) for p in c.ps]
-
-
-def sweep_cells(c: SweepConfig) -> list:
-    settings = dict.fromkeys((p, tau) for _, p, tau in sweep_settings(c))  # the released one is in both sweeps
-    return [run_cell(c.training, c.task, c.T, "rplrnn", seed, p, tau) for p, tau in settings for seed in range(c.seeds)]
-
-
 def compute_runs(chunk: list, device: str, context=None) -> list:
-    """Cells of kind 'plrnn-train': one training run each (one torch thread per run)."""
+    """Cells of kind 'plrnn-train' that share a recipe (`pack_key`): the PLRNN runs among them train as one
+    pack, each baseline alone (`numerics.plrnn.train.train_runs`); one torch thread per worker."""
     from ...data.digits import mnist_fingerprint
     from ...errors import TrainingDiverged
-    from ...plrnn.train import train_long_range
-    from ...train.runtime import diverged_result
+    from ...plrnn.train import train_runs
+    from ...train.runtime import Stopping, diverged_result
 
-    out = []
-    for c in chunk:
-        train, val, test = c.get("sizes", (None, None, None))
-        if "data" in c:
-            if mnist_fingerprint(c["data"]["data_dir"]) != c["data"]:
-                raise NumericsError(f"the MNIST files in {c['data']['data_dir']} changed since their cells were listed")
-        try:
-            out.append(train_long_range(c["task"], c["T"], c["model"], c["seed"], hidden=c["hidden"], steps=c["steps"],
-                                        batch=c["batch"], lr=c["lr"], schedule=c["schedule"], p=c.get("p", 0.5),
-                                        tau_a=c.get("tau", 5.0), tau_w=c.get("tau", 5.0), train_size=train,
-                                        val_size=val, test_size=test, track_every=max(1, c["steps"] // 20),
-                                        data_dir=c.get("data", {}).get("data_dir"), device=device))
-        except TrainingDiverged as error:  # a result of the benchmark, not an error
-            out.append(diverged_result(error))
-    return out
+    first = chunk[0]
+    if "data" in first and mnist_fingerprint(first["data"]["data_dir"]) != first["data"]:
+        raise NumericsError(f"the MNIST files in {first['data']['data_dir']} changed since their cells were listed")
+    train, val, test = first.get("sizes", (None, None, None))
+    stop = first.get("stop")
+    runs = [{"model": c["model"], "seed": c["seed"], "p": c.get("p", 0.5), "tau_a": c.get("tau", 5.0),
+             "tau_w": c.get("tau", 5.0)} for c in chunk]
+    results = train_runs(first["task"], first["T"], runs, hidden=first["hidden"], steps=first["steps"],
+                         batch=first["batch"], lr=first["lr"], schedule=first["schedule"],
+                         reduction=first.get("reduction", "mean"), train_size=train, val_size=val, test_size=test,
+                         track_every=max(1, first["steps"] // 20), data_dir=first.get("data", {}).get("data_dir"),
+                         stopping=Stopping(stop["criterion"], stop["checks"]) if stop else None, device=device)
+    # a diverged run is a result of the benchmark, not an error
+    return [diverged_result(r) if isinstance(r, TrainingDiverged) else r for r in results]
 
 
-TRAIN = Kind(compute_runs, lambda c: (c["kind"], c["task"], c["T"], c["model"], c["seed"]))  # one run a chunk
+def pack_key(c: dict) -> tuple:
+    """Cells one `compute_runs` call trains together: PLRNN runs with one recipe (any seed, p, τ); a
+    baseline alone."""
+    from ...plrnn.names import PLRNN_MODELS
+
+    recipe = tuple((k, str(v)) for k, v in sorted(c.items()) if k not in ("model", "seed", "p", "tau", "reduction"))
+    family = ("plrnn", c.get("reduction", "mean")) if c["model"] in PLRNN_MODELS else (c["model"], c["seed"])
+    return (*recipe, family)
+
+
+TRAIN = Kind(compute_runs, pack_key, chunk=PACK)
 
 
 # ---------------------------------------------------------------- the numbers
 
 
 def summary(results: list) -> dict:
-    """Mean ± sd over seeds of the selected (validation) and best-test fractions; diverged runs count 0."""
-    selected = [0.0 if r.get("status") == "diverged" else r["selected"]["test_metric"] for r in results]
-    best = [0.0 if r.get("status") == "diverged" else r["best_test"]["test_metric"] for r in results]
+    """Mean ± sd over seeds of the selected (validation) and best-test fractions (diverged runs count 0),
+    the selected checkpoints' test losses (the MSE on the marker tasks; None for a diverged run), and
+    how many runs diverged or stopped early."""
+    done = [r for r in results if r.get("status") != "diverged"]
+    selected = [r["selected"]["test_metric"] if r in done else 0.0 for r in results]
+    best = [r["best_test"]["test_metric"] if r in done else 0.0 for r in results]
+    losses = [r["selected"]["test_loss"] if r in done else None for r in results]
     return {"selected_mean": float(np.mean(selected)), "selected_sd": float(np.std(selected, ddof=1)) if len(selected) > 1
             else 0.0, "best_mean": float(np.mean(best)), "values": selected, "best_values": best,
-            "diverged": sum(r.get("status") == "diverged" for r in results)}
+            "test_losses": losses, "diverged": len(results) - len(done),
+            "stopped": [r["stopped"]["step"] if r in done and r.get("stopped") else None for r in results]}
 
 
 @dataclasses.dataclass
@@ -241,12 +235,28 @@ class LongRange:
     setting: str
     rows: dict  # task → model → str(T) → summary
     diverged: list  # "task/model/T/seed"
+    budget: str = ""  # what the training budget could be expected to reach, per T
 
 
 def _setting(t: Training, seeds: int) -> str:
     steps = f"{t.steps} steps" if t.steps is not None else f"{t.steps_per_length}·T steps"
+    stop = (f"; a run stops once its validation fraction is ≥ {t.stop:g} at {STOP_CHECKS} checks in a row"
+            if t.stop is not None else "")
     return (f"M = {t.hidden}, Adam {t.lr:g} ({t.schedule}), clip 3, batch {t.batch}, {steps}, "
-            f"{t.sizes[0]} training / {t.sizes[1]} validation / {t.sizes[2]} test sequences, {seeds} seed(s)")
+            f"{t.sizes[0]} training / {t.sizes[1]} validation / {t.sizes[2]} test sequences, the regularizer's "
+            f"{t.reduction}s, {seeds} seed(s){stop}")
+
+
+def budget(t: Training, lengths) -> str:
+    """What the training budget could be expected to reach, said per T: the training sequences a run
+    sees against the public code's (the released numbers come from its full budget)."""
+    parts = [f"T = {T}: {t.sequences(T):.2g} sequences, {t.sequences(T) / PUBLIC_SEQUENCES:.1%} of the public "
+             "code's" for T in lengths]
+    short = [T for T in lengths if t.sequences(T) < PUBLIC_SEQUENCES / 4]
+    verdict = (f" Below a quarter of that budget (T = {', '.join(map(str, short))}) a released value reached only "
+               "after long training is not expected; where a model fails here it may still learn with more."
+               if short else " The released values are within this budget's reach.")
+    return "Budget: " + "; ".join(parts) + f" (up to 200 epochs of 100 000 sequences, {PUBLIC_SEQUENCES:.0e}). {verdict}"
 
 
 def analyze(c: Config, lookup: Lookup) -> LongRange:
@@ -260,7 +270,7 @@ def analyze(c: Config, lookup: Lookup) -> LongRange:
                 diverged += [f"{task}/{model}/T={T}/seed {s}" for s, r in enumerate(results) if r.get("status")]
                 rows[task][model][str(T)] = summary(results)
     return LongRange(list(c.tasks), list(c.lengths), list(c.models), c.seeds, _setting(c.training, c.seeds), rows,
-                     diverged)
+                     diverged, budget(c.training, sorted({T for task in c.tasks for T in lengths_for(c, task)})))
 
 
 def claims(c: Config, n: LongRange) -> list:
@@ -333,7 +343,11 @@ def describe(n: LongRange) -> str:
     task, model, T, gap = max(gaps, key=lambda g: g[3])
     text += (f"Picking the best test checkpoint instead, as the public code did, raises a mean by at most {fmt(gap, 2)} "
              f"({LABELS[model]}, {task}, T = {T}). ")
-    return text + (f"{len(n.diverged)} runs diverged (counted as 0)." if n.diverged else "Every run finished.")
+    stopped = sum(s is not None for task in n.tasks for m in n.models for row in n.rows[task][m].values()
+                  for s in row.get("stopped", []))
+    text += f"{stopped} runs stopped early (solved). " if stopped else ""
+    text += (f"{len(n.diverged)} runs diverged (counted as 0). " if n.diverged else "Every run finished. ")
+    return text + n.budget
 
 
 def table(n: LongRange) -> str:
@@ -349,79 +363,3 @@ def table(n: LongRange) -> str:
 
 P1 = Experiment("P1", "Long-range problems: fraction correct against T per model", "plrnn", SCALES, LongRange, cells,
                 analyze, claims, plot, describe, kinds={"plrnn-train": TRAIN}, table=table)
-
-
-# ---------------------------------------------------------------- P2: the τ and p sweeps
-
-
-@dataclasses.dataclass
-class Sweep:
-    task: str
-    T: int
-    seeds: int
-    setting: str
-    p: float
-    tau: float
-    tau_rows: dict  # str(τ) → summary (at p)
-    p_rows: dict  # str(p) → summary (at τ)
-
-
-def analyze_sweep(c: SweepConfig, lookup: Lookup) -> Sweep:
-    rows = {"tau": {}, "p": {}}
-    for which, p, tau in sweep_settings(c):
-        results = [lookup(run_cell(c.training, c.task, c.T, "rplrnn", s, p, tau)) for s in range(c.seeds)]
-        rows[which][str(tau if which == "tau" else p)] = summary(results)
-    return Sweep(c.task, c.T, c.seeds, _setting(c.training, c.seeds), c.p, c.tau, rows["tau"], rows["p"])
-
-
-def _released(n: Sweep) -> float | None:
-    row = n.tau_rows.get(str(n.tau)) or n.p_rows.get(str(n.p))
-    return None if row is None else row["selected_mean"]
-
-
-def sweep_claims(c: SweepConfig, n: Sweep) -> list:
-    best = max(r["selected_mean"] for r in (*n.tau_rows.values(), *n.p_rows.values()))
-    released = _released(n)
-    gap = None if released is None else best - released
-    return [Claim("released_setting_near_best", f"the released setting (p = {n.p:g}, τ = {n.tau:g}) is within "
-                  f"{NEAR_BEST:g} of the best setting of the sweep ({n.task}, T = {n.T}): best − released", gap,
-                  f"≤ {NEAR_BEST:g}", gap is not None and gap <= NEAR_BEST, "P2/result.json: numbers")]
-
-
-def plot_sweep(c: SweepConfig, n: Sweep):
-    fig, axes = style.figure(ncols=2, height=2.8)
-    for k, (rows, name, released) in enumerate(((n.tau_rows, r"regularization strength $\tau$", n.tau),
-                                                (n.p_rows, r"fraction $p$ of regularized units", n.p))):
-        ax = axes[0, k]
-        xs = [float(x) for x in rows]
-        ax.errorbar(xs, [r["selected_mean"] for r in rows.values()], yerr=[r["selected_sd"] for r in rows.values()],
-                    color=COLORS["rplrnn"], marker="o", capsize=2, label="selected on validation")
-        ax.plot(xs, [r["best_mean"] for r in rows.values()], color=COLORS["rplrnn"], marker="o", mfc="none", ls=":",
-                label="best test checkpoint")
-        ax.axvline(released, color="0.5", ls="--", lw=0.8, label="released setting")
-        if k == 0 and len(xs) > 2:  # τ spans decades and includes 0: linear below 1, logarithmic above
-            ax.set_xscale("symlog", linthresh=1.0)
-            ax.set_xlim(-0.3, 1.5 * max(xs))
-        ax.set_xticks(xs, [f"{x:g}" for x in xs])
-        ax.minorticks_off()
-        ax.set_xlabel(name)
-        ax.set_ylabel("test fraction correct")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(rf"{n.task}, T = {n.T}" + (rf", $p$ = {n.p:g}" if k == 0 else rf", $\tau$ = {n.tau:g}"), loc="right")
-        style.panel_label(ax, "ab"[k])
-    axes[0, 0].legend(loc="lower left")
-    return fig
-
-
-def describe_sweep(n: Sweep) -> str:
-    def listing(rows, symbol):
-        return ", ".join(f"{symbol} = {x}: {fmt(r['selected_mean'], 3)}" for x, r in rows.items())
-    return (f"The rPLRNN on the {n.task} problem at T = {n.T} ({n.setting}): test fraction correct at the best "
-            f"validation checkpoint against the regularization strength τ = τ_A = τ_W at p = {n.p:g} "
-            f"({listing(n.tau_rows, 'τ')}) and against the fraction p of regularized units at τ = {n.tau:g} "
-            f"({listing(n.p_rows, 'p')}). τ = 0 keeps the attractor initialization of the first ⌊Mp⌋ units but "
-            "not the penalty.")
-
-
-P2 = Experiment("P2", "Regularization strength τ and fraction p of regularized units", "plrnn", SWEEP_SCALES, Sweep,
-                sweep_cells, analyze_sweep, sweep_claims, plot_sweep, describe_sweep, kinds={"plrnn-train": TRAIN})

@@ -23,10 +23,12 @@ A generated trajectory that leaves the data's range by far (|x| > ESCAPE sd) or 
 
 R3 (analysis.py): the trained PLRNNs' dynamics: eigenvalues of A + W D at their fixed points, or in their most visited
     linear region (`analysis.line_attractors`, as P3), per system and model.
-R1: true and generated attractors side by side, amplitude spectra overlaid, the measures per system and
-    model. Claims: the rPLRNN's generated trajectories stay bounded; its Lorenz trajectory is chaotic
-    (λ_max > 0); on the bursting neuron its low-band spectrum error is at most the PLRNN's (the paper's
-    claim that regularization captures the slow time scale).
+R1: true and generated attractors side by side on the truth's axes, amplitude spectra overlaid, every
+    seed's key measure, the measures per seed and their medians. Claims (on medians over seeds): the
+    rPLRNN's generated trajectories stay bounded; each PLRNN's Lorenz trajectories are chaotic with the
+    true exponent (median λ_max within a factor WITHIN; the fraction of seeds within it is stated); on
+    the bursting neuron the rPLRNN's low-band spectrum error is at most the PLRNN's (the paper's claim
+    that regularization captures the slow time scale).
 R2 (tau_sweep.py): the regularization strength τ on the bursting neuron, from cells of this kind.
 
 Checkpoints: when the computation's `Context` names a folder (`plrnn reconstruct` gives OUT/checkpoints),
@@ -78,7 +80,7 @@ class Training:
 class Config:
     systems: tuple = ("lorenz63", "bursting")
     models: tuple = ("rplrnn", "plrnn")  # the GRU and LSTM baselines: full scale and `plrnn reconstruct`
-    seeds: int = 1
+    seeds: int = 3  # claims read medians over seeds: one seed decides nothing
     length: int = 6000  # training samples
     test_length: int = 4000  # held-out samples the free run is scored against
     noise: float = 0.05  # observation noise, a fraction of each variable's sd
@@ -90,7 +92,7 @@ class Config:
 SCALES = {"quick": Config(),
           "full": Config(models=("rplrnn", "plrnn", "lstm", "gru"), seeds=5, length=20_000, test_length=20_000,
                          taus=(0.0, 0.5, 1.0, 5.0, 25.0, 100.0), training=Training(steps=30_000, batch=32)),
-          "tiny": Config(models=("rplrnn", "gru"), length=300, test_length=200, taus=(0.0, 5.0),
+          "tiny": Config(models=("rplrnn", "gru"), seeds=2, length=300, test_length=200, taus=(0.0, 5.0),
                          training=Training(hidden=6, window=20, tau_tf=5, steps=3, batch=4))}
 
 
@@ -210,21 +212,38 @@ def command_config(systems, models, seeds: int, *, length: int, test_length: int
 # ---------------------------------------------------------------- R1
 
 
-def _mean(values):
+MEASURES = ("kl", "hellinger", "lyapunov", "horizon", "spectrum_all", "spectrum_low", "spectrum_high")
+WITHIN = 2.0  # λ_max reproduced: within this factor of the true exponent
+
+
+def _median(values):
     values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
+    return float(np.median(values)) if values else None
 
 
-def score_row(results: list) -> dict:
-    """Mean over seeds of each measure (None where no seed has it) and how many seeds escaped or diverged."""
+def _measures(result: dict) -> dict:
+    """One run's measures (None where it diverged, escaped or has no such measure)."""
+    if result.get("status") == "diverged":
+        return dict.fromkeys(MEASURES)
+    m = result["measures"]
+    out = {key: m.get(key) for key in ("kl", "hellinger", "lyapunov", "horizon")}
+    out.update({f"spectrum_{band}": (m.get("spectrum") or {}).get(band) for band in ("all", "low", "high")})
+    return out
+
+
+def score_row(results: list, true_lyapunov: float | None = None) -> dict:
+    """Per seed every measure (`seeds`: measure → list), the median over seeds of each (None where no
+    seed has it), how many seeds escaped or diverged, and the fraction of seeds whose λ_max is within
+    a factor WITHIN of the true one (an escaped or diverged seed counts as not reproducing it)."""
     done = [r for r in results if r.get("status") != "diverged"]
-    m = [r["measures"] for r in done]
+    per_seed = [_measures(r) for r in results]
     row = {"runs": len(results), "diverged": len(results) - len(done),
-           "escaped": sum(s["escaped"] is not None for s in m), "kl": _mean([s.get("kl") for s in m]),
-           "hellinger": _mean([s.get("hellinger") for s in m]), "lyapunov": _mean([s.get("lyapunov") for s in m]),
-           "horizon": _mean([s["horizon"] for s in m])}
-    for band in ("all", "low", "high"):
-        row[f"spectrum_{band}"] = _mean([s.get("spectrum", {}).get(band) for s in m])
+           "escaped": sum(r["measures"]["escaped"] is not None for r in done),
+           "seeds": {key: [m[key] for m in per_seed] for key in MEASURES}}
+    row.update({key: _median(row["seeds"][key]) for key in MEASURES})
+    if true_lyapunov:
+        row["lyapunov_reproduced"] = float(np.mean([v is not None and true_lyapunov / WITHIN <= v <= WITHIN * true_lyapunov
+                                                    for v in row["seeds"]["lyapunov"]]))
     return row
 
 
@@ -234,7 +253,7 @@ class Reconstruction:
     models: list
     seeds: int
     setting: str
-    rows: dict  # system → model → score_row
+    rows: dict  # system → model → score_row (medians over seeds, and every seed's measures)
     true_lyapunov: dict  # system → λ_max of the true system
     show: dict  # system → {"true", "variables", "spectrum_true", model → {"generated", "spectrum_generated"}} (seed 0)
 
@@ -252,13 +271,16 @@ def analyze(c: Config, lookup: Lookup) -> Reconstruction:
     rows, lyapunov, show = {}, {}, {}
     for system in c.systems:
         rows[system], show[system] = {}, {}
-        for model in c.models:
-            results = [lookup(cell(c, system, model, s)) for s in range(c.seeds)]
-            rows[system][model] = score_row(results)
+        found = {model: [lookup(cell(c, system, model, s)) for s in range(c.seeds)] for model in c.models}
+        done = [r for results in found.values() for r in results if r.get("status") != "diverged"]
+        if done:
+            lyapunov[system] = done[0]["true_lyapunov"]
+            show[system].update(true=done[0]["true"], variables=done[0]["variables"],
+                                spectrum_true=done[0]["spectrum_true"])
+        for model, results in found.items():
+            rows[system][model] = score_row(results, lyapunov.get(system))
             first = results[0]
             if first.get("status") != "diverged":
-                lyapunov[system] = first["true_lyapunov"]
-                show[system].update(true=first["true"], variables=first["variables"], spectrum_true=first["spectrum_true"])
                 show[system][model] = {"generated": first["generated"], "spectrum_generated": first["spectrum_generated"]}
     return Reconstruction(list(c.systems), list(c.models), c.seeds, training_setting(c), rows, lyapunov, show)
 
@@ -270,14 +292,18 @@ def claims(c: Config, n: Reconstruction) -> list:
     bad = [f"{s}: {r['escaped']} escaped, {r['diverged']} diverged" for s in n.systems
            for r in [n.rows[s]["rplrnn"]] if r["escaped"] or r["diverged"]]
     out.append(Claim("rplrnn_stays_bounded", "the rPLRNN's free-running trajectories stay within the data's range "
-                     f"(|x| ≤ {ESCAPE:g} sd) on every system", bad or 0, "0 escaped", not bad, "R1/result.json: numbers.rows"))
-    if "lorenz63" in n.systems:
-        value, true = n.rows["lorenz63"]["rplrnn"]["lyapunov"], n.true_lyapunov.get("lorenz63")
+                     f"(|x| ≤ {ESCAPE:g} sd) on every system and seed", bad or 0, "0 escaped", not bad,
+                     "R1/result.json: numbers.rows"))
+    true = n.true_lyapunov.get("lorenz63")
+    for model in [m for m in ("rplrnn", "plrnn") if m in n.models and "lorenz63" in n.systems]:
+        row = n.rows["lorenz63"][model]
+        value = row["lyapunov"]
         # a limit cycle has λ_max ≈ 0 and can come out slightly positive: ask for the true exponent's scale
-        out.append(Claim("rplrnn_lorenz_chaotic", "the rPLRNN's generated Lorenz-63 trajectory is chaotic with the true "
-                         f"system's exponent: its maximal Lyapunov exponent, per unit time (true {fmt(true, 3)})", value,
-                         "within a factor 2 of the true one", value is not None and true is not None
-                         and true / 2 <= value <= 2 * true, "R1/result.json: numbers.rows.lorenz63.rplrnn.lyapunov"))
+        out.append(Claim(f"{model}_lorenz_chaotic", f"the {LABELS[model]}'s generated Lorenz-63 trajectories are chaotic "
+                         f"with the true system's exponent: median λ_max over {n.seeds} seeds, per unit time (true "
+                         f"{fmt(true, 3)}; seeds within a factor {WITHIN:g}: {fmt(row.get('lyapunov_reproduced'), 2)})",
+                         value, f"within a factor {WITHIN:g} of the true one", value is not None and true is not None
+                         and true / WITHIN <= value <= WITHIN * true, f"R1/result.json: numbers.rows.lorenz63.{model}"))
     if "bursting" in n.systems and "plrnn" in n.models:
         rows = n.rows["bursting"]
         r, p = rows["rplrnn"]["spectrum_low"], rows["plrnn"]["spectrum_low"]
@@ -285,30 +311,39 @@ def claims(c: Config, n: Reconstruction) -> list:
         # a seed that escaped or diverged has no spectrum: it counts against its model, never for it
         passed = failed["rplrnn"] == 0 and (failed["plrnn"] > 0 or (r is not None and p is not None and r <= p))
         out.append(Claim("rplrnn_slow_time_scale", "on the bursting neuron the rPLRNN's low-band spectrum error (the slow "
-                         "bursts) is at most the PLRNN's (the paper's claim): rPLRNN, PLRNN (escaped or diverged seeds "
-                         f"count as failures: {failed['rplrnn']}, {failed['plrnn']})", [r, p], "rPLRNN ≤ PLRNN", passed,
-                         "R1/result.json: numbers.rows.bursting"))
+                         f"bursts) is at most the PLRNN's (the paper's claim): medians over {n.seeds} seeds, rPLRNN and "
+                         f"PLRNN (escaped or diverged seeds count as failures: {failed['rplrnn']}, {failed['plrnn']})",
+                         [r, p], "rPLRNN ≤ PLRNN", passed, "R1/result.json: numbers.rows.bursting"))
     return out
 
 
 def plot(c: Config, n: Reconstruction):
-    columns = 2 + len(n.models)
+    columns = 3 + len(n.models)
     fig, axes = style.figure(ncols=columns, nrows=len(n.systems), height=2.3)
     for r, system in enumerate(n.systems):
         shown = n.show.get(system, {})
         i, j = settings(system)["plot"]
         names = shown.get("variables", ["x", "y", "z"])
-        panels = [("true", np.array(shown.get("true", [])), "0.3")] + [
-            (LABELS[m], np.array(shown[m]["generated"]) if m in shown else np.zeros((0, 3)), COLORS[m]) for m in n.models]
+        true = np.array(shown.get("true", []))
+        panels = [("true", true, "0.3")] + [
+            (f"{LABELS[m]}, seed 0", np.array(shown[m]["generated"]) if m in shown else np.zeros((0, 3)), COLORS[m])
+            for m in n.models]
+        # one frame for the truth and every model (the truth's range and a margin): a small limit cycle
+        # cannot pass for the attractor, and a trajectory that leaves the data shows as leaving
+        limits = [(lo - 0.15 * (hi - lo), hi + 0.15 * (hi - lo)) for lo, hi in
+                  ((true[:, k].min(), true[:, k].max()) for k in (i, j))] if len(true) else None
         for k, (title, traj, color) in enumerate(panels):
             ax = axes[r, k]
             if len(traj):
                 ax.plot(traj[:, i], traj[:, j], color=color, lw=0.4)
+            if limits:
+                ax.set_xlim(*limits[0])
+                ax.set_ylim(*limits[1])
             ax.set_xlabel(names[i] if i < len(names) else f"x{i}")
             ax.set_ylabel(names[j] if j < len(names) else f"x{j}")
             ax.set_title(f"{system}: {title}", loc="right", fontsize=8)
             style.panel_label(ax, chr(ord("a") + r * columns + k))
-        ax = axes[r, columns - 1]
+        ax = axes[r, columns - 2]
         if "spectrum_true" in shown:
             ax.loglog(*shown["spectrum_true"], color="0.6", lw=2.0, label="true")
             for m in n.models:
@@ -318,30 +353,68 @@ def plot(c: Config, n: Reconstruction):
             ax.axvline(edge, color="0.5", ls="--", lw=0.6)
         ax.set_xlabel("frequency (cycles per time unit)")
         ax.set_ylabel(f"amplitude of {names[0] if names else 'x0'}")
-        ax.set_title(f"{system}: spectra", loc="right", fontsize=8)
+        ax.set_title(f"{system}: spectra (seed 0)", loc="right", fontsize=8)
         ax.legend(fontsize=6, loc="lower left")
-        style.panel_label(ax, chr(ord("a") + r * columns + columns - 1))
+        style.panel_label(ax, chr(ord("a") + r * columns + columns - 2))
+        _seed_strip(axes[r, columns - 1], n, system)
+        style.panel_label(axes[r, columns - 1], chr(ord("a") + r * columns + columns - 1))
     return fig
 
 
+def _seed_strip(ax, n: Reconstruction, system: str) -> None:
+    """Every seed's key measure per model: λ_max against the true one for a chaotic system, else the
+    low-band spectrum error; escaped or diverged seeds are marked on the axis."""
+    true = n.true_lyapunov.get(system)
+    key = "lyapunov" if true and true > 0.05 else ("spectrum_low" if "low" in settings(system)["bands"] else "kl")
+    for k, model in enumerate(n.models):
+        values = n.rows[system][model]["seeds"][key]
+        xs = k + np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else [k]
+        for x, v in zip(xs, values):
+            if v is None:
+                ax.plot(x, 0, "x", color=COLORS[model], ms=5, clip_on=False)
+            else:
+                ax.plot(x, v, "o", color=COLORS[model], mfc="none")
+        median = n.rows[system][model][key]
+        if median is not None:
+            ax.plot([k - 0.3, k + 0.3], [median] * 2, color=COLORS[model], lw=2)
+    if key == "lyapunov":
+        ax.axhspan(true / WITHIN, true * WITHIN, color="0.9", zorder=0)
+        ax.axhline(true, color="0.4", ls="--", lw=0.8)
+        ax.set_ylabel(r"$\lambda_{\max}$ per time unit (band: ×½ to ×2 of true)")
+    else:
+        ax.set_ylabel({"spectrum_low": "low-band spectrum MSE", "kl": r"$D_{\mathrm{stsp}}$"}[key])
+    ax.set_xticks(range(len(n.models)), [LABELS[m] for m in n.models])
+    ax.set_xlim(-0.6, len(n.models) - 0.4)
+    ax.set_title(f"{system}: every seed (×: escaped)", loc="right", fontsize=8)
+
+
 def table(n: Reconstruction) -> str:
-    lines = [f"{'system':<10} {'model':<7} {'D_stsp':>7} {'Hellinger':>9} {'MSE all':>8} {'low':>8} {'high':>8} "
-             f"{'λ_max':>7} {'horizon':>7} escaped"]
+    """Every seed's measures and, per system and model, their median (the row the claims read)."""
+    lines = [f"{'system':<10} {'model':<7} {'seed':>6} {'D_stsp':>7} {'Hellinger':>9} {'MSE all':>8} {'low':>8} "
+             f"{'high':>8} {'λ_max':>7} {'horizon':>7}"]
+
+    def line(s, m, seed, r):
+        return (f"{s:<10} {m:<7} {seed:>6} {fmt(r['kl'], 3):>7} {fmt(r['hellinger'], 3):>9} "
+                f"{fmt(r['spectrum_all'], 2):>8} {fmt(r['spectrum_low'], 2):>8} {fmt(r['spectrum_high'], 2):>8} "
+                f"{fmt(r['lyapunov'], 3):>7} {fmt(r['horizon'], 3):>7}")
     for s in n.systems:
         for m in n.models:
             r = n.rows[s][m]
-            lines.append(f"{s:<10} {m:<7} {fmt(r['kl'], 3):>7} {fmt(r['hellinger'], 3):>9} {fmt(r['spectrum_all'], 2):>8} "
-                         f"{fmt(r['spectrum_low'], 2):>8} {fmt(r['spectrum_high'], 2):>8} {fmt(r['lyapunov'], 3):>7} "
-                         f"{fmt(r['horizon'], 3):>7} {r['escaped'] + r['diverged']}/{r['runs']}")
+            for seed in range(r["runs"]):
+                lines.append(line(s, m, seed, {key: values[seed] for key, values in r["seeds"].items()}))
+            lines.append(line(s, m, "median", r) + f"  escaped or diverged {r['escaped'] + r['diverged']}/{r['runs']}"
+                         + (f", λ_max within ×{WITHIN:g} {fmt(r['lyapunov_reproduced'], 2)}"
+                            if "lyapunov_reproduced" in r else ""))
         lines.append(f"{s:<10} true λ_max {fmt(n.true_lyapunov.get(s), 3)}")
     return "\n".join(lines)
 
 
 def describe(n: Reconstruction) -> str:
-    return (f"Free-running trajectories of models trained on each system ({n.setting}), against the held-out data after "
-            f"a burn-in of {BURN_IN} samples (which drives a PLRNN's latent units): attractor projections (seed 0), amplitude spectra of the first "
-            "variable (dashed: band edges), and the measures, mean over seeds (D_stsp: binned KL, "
-            f"{BINS} bins per variable; spectrum MSE over all bins and the low and high bands; λ_max per time unit "
+    return (f"Free-running trajectories of models trained on each system ({n.setting}, {n.seeds} seeds), against the "
+            f"held-out data after a burn-in of {BURN_IN} samples (which drives a PLRNN's latent units): attractor "
+            "projections of seed 0 on the truth's axes, amplitude spectra of the first variable (dashed: band edges), "
+            "every seed's key measure (bar: the median), and the measures per seed and their median (D_stsp: binned "
+            f"KL, {BINS} bins per variable; spectrum MSE over all bins and the low and high bands; λ_max per time unit "
             f"from the PLRNN's Jacobians; horizon: steps until the normalized error exceeds {HORIZON_ERROR:g}):\n\n"
             "```\n" + table(n) + "\n```\n")
 

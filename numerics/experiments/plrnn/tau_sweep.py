@@ -32,8 +32,7 @@ class TauSweep:
     taus: list
     seeds: int
     setting: str
-    rows: dict  # str(τ) → score_row
-    values: dict  # measure → str(τ) → per-seed values
+    rows: dict  # str(τ) → score_row (medians over seeds, and every seed's measures)
 
 
 MEASURES = {"spectrum_low": "low-band spectrum MSE", "spectrum_high": "high-band spectrum MSE",
@@ -41,13 +40,8 @@ MEASURES = {"spectrum_low": "low-band spectrum MSE", "spectrum_high": "high-band
 
 
 def analyze_sweep(c: Config, lookup: Lookup) -> TauSweep:
-    rows, values = {}, {k: {} for k in MEASURES}
-    for tau in c.taus:
-        results = [lookup(sweep_cell(c, tau, s)) for s in range(c.seeds)]
-        rows[str(tau)] = score_row(results)
-        for key in MEASURES:
-            values[key][str(tau)] = [score_row([r])[key] for r in results]
-    return TauSweep(list(c.taus), c.seeds, training_setting(c), rows, values)
+    rows = {str(tau): score_row([lookup(sweep_cell(c, tau, s)) for s in range(c.seeds)]) for tau in c.taus}
+    return TauSweep(list(c.taus), c.seeds, training_setting(c), rows)
 
 
 def sweep_claims(c: Config, n: TauSweep) -> list:
@@ -60,7 +54,7 @@ def sweep_claims(c: Config, n: TauSweep) -> list:
                       "the bursting neuron", "n/a (escaped or missing runs)", "best τ > 0 < τ = 0", False,
                       "R2/result.json: numbers.rows")]
     best = min(others, key=others.get)
-    return [Claim("regularization_helps_slow_scale", f"some τ > 0 has a lower low-band spectrum error than τ = 0 (the "
+    return [Claim("regularization_helps_slow_scale", f"some τ > 0 has a lower median low-band spectrum error than τ = 0 (the "
                   "plain PLRNN: no penalty and no attractor start, so the two differ in both) on the bursting neuron: "
                   f"best τ = {best}, its error and τ = 0's", [others[best], zero],
                   "best τ > 0 < τ = 0", others[best] < zero, "R2/result.json: numbers.rows")]
@@ -70,12 +64,12 @@ def plot_sweep(c: Config, n: TauSweep):
     fig, axes = style.figure(ncols=len(MEASURES), height=2.5)
     for k, (key, name) in enumerate(MEASURES.items()):
         ax = axes[0, k]
-        for tau, values in n.values[key].items():
-            shown = [v for v in values if v is not None]
+        for tau, row in n.rows.items():
+            shown = [v for v in row["seeds"][key] if v is not None]
             ax.plot([float(tau)] * len(shown), shown, "o", color=COLORS["rplrnn"], ms=3)
-        means = [(float(t), n.rows[t][key]) for t in n.rows if n.rows[t][key] is not None]
-        if means:
-            ax.plot(*zip(*means), color=COLORS["rplrnn"], lw=1.0)
+        medians = [(float(t), n.rows[t][key]) for t in n.rows if n.rows[t][key] is not None]
+        if medians:
+            ax.plot(*zip(*medians), color=COLORS["rplrnn"], lw=1.0)
         ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xticks(n.taus, [f"{t:g}" for t in n.taus])
         ax.minorticks_off()
@@ -89,7 +83,7 @@ def describe_sweep(n: TauSweep) -> str:
     parts = [f"τ = {t}: low {fmt(r['spectrum_low'], 3)}, high {fmt(r['spectrum_high'], 3)}, D_stsp {fmt(r['kl'], 3)}"
              + (f" ({r['escaped']} escaped)" if r["escaped"] else "") for t, r in n.rows.items()]
     return (f"The rPLRNN on the bursting neuron against the regularization strength τ ({n.setting}); points: seeds, "
-            "line: their mean; a run whose free trajectory escaped has no measures. " + "; ".join(parts) + ".")
+            "line: their median; a run whose free trajectory escaped has no measures. " + "; ".join(parts) + ".")
 
 
 R2 = Experiment("R2", "Regularization strength and the slow time scale of a bursting neuron", "plrnn", SCALES, TauSweep,

@@ -1,0 +1,90 @@
+"""K PLRNNs of one size trained as one computation: every parameter carries the runs on its first axis.
+
+    PackedPLRNN([PLRNN, …])      the runs' parameters stacked (each run keeps its own draw, its own
+                                  regularized units, τ_A and τ_W); unpack(k, model) copies run k back
+
+The recurrence is `recurrence.packed_plrnn_states` (the hand-written backward, batched over runs),
+so run k's numbers are its own: a run whose loss turns non-finite never touches another, and the
+results equal each run trained alone to rounding. The readout is B z_T, read at the last step.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import NumericsError
+from .model import PLRNN, end_units
+from .recurrence import packed_plrnn_states
+
+PARAMETERS = ("A", "W", "h", "C", "z0", "B")
+
+
+class PackedPLRNN(nn.Module):
+    """K PLRNNs (same input size, width and outputs; readout at the last step; one reduction) as one module."""
+
+    def __init__(self, models: list[PLRNN]):
+        super().__init__()
+        if not models:
+            raise NumericsError("a pack needs at least one PLRNN")
+        first = models[0]
+        shapes = {tuple(getattr(m, name).shape for name in PARAMETERS) for m in models}
+        if len(shapes) != 1 or {m.readout for m in models} != {"last"} or len({m.reduction for m in models}) != 1:
+            raise NumericsError("packed PLRNNs must share input size, width, outputs, the readout at the last step "
+                                "and the regularizer's reduction")
+        for name in PARAMETERS:
+            self.register_parameter(name, nn.Parameter(torch.stack([getattr(m, name).detach() for m in models])))
+        M = first.hidden
+        self.reduction = first.reduction
+        units = torch.zeros(len(models), M, dtype=first.A.dtype)
+        for k, m in enumerate(models):
+            units[k, end_units(M, m.regularized, m.regularized_at)] = 1.0
+        self.register_buffer("units", units, persistent=False)  # (K, M): 1 on each run's regularized units
+        self.register_buffer("tau_a", torch.tensor([m.tau_a for m in models], dtype=first.A.dtype), persistent=False)
+        self.register_buffer("tau_w", torch.tensor([m.tau_w for m in models], dtype=first.A.dtype), persistent=False)
+        self.register_buffer("off_diagonal", first.off_diagonal.clone(), persistent=False)
+
+    @property
+    def runs(self) -> int:
+        return self.A.shape[0]
+
+    def recurrent_matrix(self) -> torch.Tensor:
+        return self.W * self.off_diagonal
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """B z_T per run, (K, N, outputs), for inputs (K, N, T, input_size) — each run its own batch —
+        or (N, T, input_size), the same batch for every run (scoring a split)."""
+        if inputs.dim() == 3:
+            inputs = inputs.expand(self.runs, *inputs.shape)
+        K, N, T, _ = inputs.shape
+        # each run's input drive C s_t + h for every step in one batched product, time-major
+        drive = torch.baddbmm(self.h[:, None, :], inputs.transpose(1, 2).reshape(K, T * N, -1), self.C.transpose(1, 2))
+        drive = drive.view(K, T, N, -1).transpose(0, 1)
+        z = packed_plrnn_states(drive, self.A, self.recurrent_matrix(), self.z0)
+        return torch.bmm(z, self.B.transpose(1, 2))
+
+    def regularizer(self) -> torch.Tensor:
+        """Each run's τ_A·Σ(A_reg − 1)² + τ_W·ΣW_reg² + τ_W·Σh_reg² (means or sums, as `PLRNN.regularizer`): (K,)."""
+        units, M = self.units, self.A.shape[1]
+        count = units.sum(1)
+        parts = (((self.A - 1) ** 2 * units).sum(1), (self.recurrent_matrix() ** 2 * units[:, :, None]).sum((1, 2)),
+                 (self.h ** 2 * units).sum(1))
+        if self.reduction == "mean":
+            safe = count.clamp(min=1)
+            parts = (parts[0] / safe, parts[1] / (safe * M), parts[2] / safe)
+        return torch.where(count > 0, self.tau_a * parts[0] + self.tau_w * (parts[1] + parts[2]), 0.0)
+
+    @torch.no_grad()
+    def unpack(self, k: int, model: PLRNN) -> PLRNN:
+        """Copy run k's parameters into `model` (a PLRNN of the same shape), as trained alone it would be."""
+        for name in PARAMETERS:
+            getattr(model, name).copy_(getattr(self, name)[k])
+        return model
+
+    def run_state(self, k: int) -> dict:
+        """Run k's parameters, detached copies (for model selection)."""
+        return {name: getattr(self, name)[k].detach().clone() for name in PARAMETERS}
+
+    @torch.no_grad()
+    def load_run_state(self, k: int, state: dict) -> None:
+        for name in PARAMETERS:
+            getattr(self, name)[k].copy_(state[name])
