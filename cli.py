@@ -425,8 +425,10 @@ def check_train(spec, lr, out, force, fmt, **options):
 
 @main.command()
 @scale_options("quick")
-@sweep_options()
-def reproduce(scale, out, device, jobs, scheduler):
+@sweep_options(out_required=False)
+@click.option("--plan", is_flag=True, help="Print the cells and the estimated CPU and GPU time per figure, run "
+              "nothing (rates from OUT's cells when it has some, else the reference CPU's).")
+def reproduce(scale, out, device, jobs, scheduler, plan):
     """Rederive, recompute and redraw everything: every figure, OUT/report.md and OUT/report.html.
 
     Every run is a cell cached under OUT/cells; an interrupted run resumes where it stopped.
@@ -437,8 +439,16 @@ def reproduce(scale, out, device, jobs, scheduler):
     """
     from numerics.pipeline import reproduce as pipeline
 
-    device, jobs = _sweep_setup(device, jobs, scheduler)
     registry = _registry()
+    if plan:
+        from numerics.pipeline import plan as planner
+
+        rates, source = planner.rates_for(registry, out if out is not None and out.is_dir() else None)
+        click.echo(planner.plan_table(planner.plan(registry, scale, rates), jobs or max(1, os.cpu_count() or 1), source))
+        return
+    if out is None:
+        raise InputError("--out is required (the result directory), except with --plan")
+    device, jobs = _sweep_setup(device, jobs, scheduler)
     with _resumable(out), ProgressBar(pipeline.count_cells(registry, scale), "cells") as progress:
         summary = pipeline.reproduce(registry, out, scale, device=device, jobs=jobs, scheduler=scheduler,
                                      progress=progress, command=invocation())
@@ -526,7 +536,8 @@ def eigen_spectrum(cell, init_name, hidden, seed, out, force):
               help="Hidden size of every network (default: 32; multi30k's encoder–decoder 256).")
 @click.option("--embed", type=click.IntRange(1, 4096), default=None, help="multi30k's word-embedding size (default: 128).")
 @click.option("--spectrum", default=None, metavar="FILE.npy",
-              help="The eigen initializer's spectrum file (default: the committed numerics/eigen/default_spectrum.npy).")
+              help="The eigen initializer's spectrum file for every cell (default: each cell's committed law, "
+                   "numerics/eigen/spectra/CELL.npy).")
 @data_dir_option("mnist and pmnist")
 @click.option("--multi30k-dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Directory of the Multi30k text files (train, val, test_2016_flickr .en/.de, plain or .gz); "
@@ -562,27 +573,34 @@ def eigen_initializers(tasks, cells, inits, seeds, steps, hidden, embed, spectru
 
 
 @eigen.command("fit")
-@click.option("--task", "tasks", callback=_parse_list(str, "tasks"), default="tomita:3,tomita:4,digits",
-              show_default=True, help="Classification tasks whose well-trained networks give the spectra.")
+@click.option("--task", "tasks", callback=_parse_list(str, "tasks"), default="tomita:2,tomita:4,tomita:7",
+              show_default=True, help="Classification tasks whose well-trained networks give the spectra (the "
+              "committed laws: grammars E1's quick scale does not use).")
 @click.option("--cell", type=click.Choice(["rnn", "rnn-relu", "lstm", "gru"]), default="rnn", show_default=True)
 @click.option("--seeds", type=int, default=4, show_default=True, callback=_positive)
+@click.option("--data-seed", type=click.IntRange(0), default=1, show_default=True,
+              help="The fitting data's seed; E1 trains and tests on data seed 0, so the default keeps the fit off it.")
 @click.option("--init", "init_name", default="xavier", show_default=True, help="Initializer of the networks trained.")
-@click.option("--hidden", type=click.IntRange(1, 4096), default=64, show_default=True)
-@click.option("--blocks", type=click.Choice(["candidate", "all"]), default="candidate", show_default=True,
-              help="candidate: the block that carries the state (h, LSTM g, GRU n); all: every gate block.")
+@click.option("--hidden", type=click.IntRange(1, 4096), default=32, show_default=True)
+@click.option("--blocks", type=click.Choice(["candidate", "all"]), default=None,
+              help="candidate: the block that carries the state (h, LSTM g, GRU n); all: every gate block "
+                   "(default: candidate for rnn, all for a gated cell, as the committed laws).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The spectrum file to write (.npy).")
-def eigen_fit(tasks, cell, seeds, init_name, hidden, blocks, out):
+def eigen_fit(tasks, cell, seeds, data_seed, init_name, hidden, blocks, out):
     """Fit an eigenvalue law to well-trained networks and write a spectrum file for --init eigen /
     spectral:file=. The toolkit's reconstruction of the paper's procedure (its construction is unknown).
 
-    Example: rnnmemory eigen fit --task tomita:3,digits --cell rnn --seeds 4 --out my_spectrum.npy
+    Example: rnnmemory eigen fit --task tomita:2,tomita:4 --cell gru --seeds 4 --out gru_law.npy
     """
-    from numerics.eigen.fit_initializer import fit_from_training, law_text
+    from numerics.eigen.fit_initializer import fit_from_training, initialized_radius, law_text
 
+    blocks = blocks or ("candidate" if cell.startswith("rnn") else "all")
     done = fit_from_training(tasks, cell, range(seeds), init=init_name, hidden=hidden, blocks=blocks,
-                             out_path=str(out), provenance={"command": invocation()},
+                             data_seed=data_seed, out_path=str(out), provenance={"command": invocation()},
                              progress=lambda run: click.echo(json.dumps(run), err=True) if sys.stderr.isatty() else None)
-    click.echo(law_text(done))
+    radius = initialized_radius(out, cell, hidden)
+    click.echo(law_text(done) + f"\nspectral radius of an initialized {cell} block (hidden {hidden}, "
+               f"{radius['draws']} draws): median {radius['median']:.3g}, from {radius['min']:.3g} to {radius['max']:.3g}")
 
 
 @main.group(cls=Group, aliases={"bench": "long-range"})
@@ -609,10 +627,13 @@ def plrnn():
 @click.option("--tau-tf", default=None,
               help="Teacher forcing every τ_tf steps (default: lorenz63 5, bursting and others 10), or auto: the "
                    "Lyapunov time in steps where λ_max is known (Lorenz-63, dysts), else the data's autocorrelation time.")
+@click.option("--band-edge", type=float, default=None,
+              help="Split the spectrum error into a low and a high band at this frequency (cycles per time unit); "
+                   "default: lorenz63 0.5, bursting 0.02, others only the whole spectrum.")
 @plrnn_training_options(hidden=50, steps=3000, batch=16, lr=5e-3)
 @sweep_options()
-def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hidden, window, tau_tf, steps, batch, lr,
-                      schedule, p, tau, out, device, jobs, scheduler):
+def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, window, tau_tf, band_edge, hidden, steps,
+                      batch, lr, schedule, p, tau, out, device, jobs, scheduler):
     """Train generative models of a dynamical system's time series, run them freely, and measure how
     faithful they are: state-space divergence, spectrum errors, maximal Lyapunov exponent, prediction
     horizon. Each training run is a cell cached in OUT/cells and checkpoints in OUT/checkpoints, so an
@@ -629,7 +650,8 @@ def plrnn_reconstruct(systems, models, seeds, length, test_length, dt, noise, hi
 
     config, notes = reconstruction.command_config(
         systems, models, seeds, length=length, test_length=test_length, dt=dt, noise=noise, hidden=hidden,
-        window=window, tau_tf=tau_tf, steps=steps, batch=batch, lr=lr, schedule=schedule, p=p, tau=tau)
+        window=window, tau_tf=tau_tf, steps=steps, batch=batch, lr=lr, schedule=schedule, p=p, tau=tau,
+        band_edge=band_edge)
     for note in notes:
         click.echo(f"rnnmemory: {note}", err=True)
     context = Context(checkpoints=str(Path(out, "checkpoints").resolve()), progress=True)
@@ -663,11 +685,18 @@ def plrnn_emit(target, out):
 @plrnn_training_options(hidden=40, steps=None, batch=64, lr=2e-3,
                         steps_help="Training steps at every T (default: 100·T; digits and mnist 100 × their length).")
 @click.option("--sizes", callback=_parse_list(int, "sizes"), default="10000,1000,1000", show_default=True,
-              help="Training, validation and test sequences of the addition and multiplication problems.")
+              help="Training, validation and test sequences of the addition and multiplication problems (the "
+                   "public code: 100000,10000,10000).")
+@click.option("--reduction", type=click.Choice(["mean", "sum"]), default="mean", show_default=True,
+              help="The rPLRNN penalty over its entries: mean (the public code) or sum (the paper's formula, "
+                   "about 20× stronger per A and h entry at M = 40).")
+@click.option("--stop", type=click.FloatRange(0, 1), default=None, metavar="FRACTION",
+              help="Stop a run once its validation fraction correct reaches this at 3 checks in a row (the run "
+                   "records when and why); default: never.")
 @data_dir_option("mnist")
 @sweep_options()
-def plrnn_long_range(tasks, lengths, models, seeds, p, tau, hidden, steps, batch, lr, schedule, sizes, data_dir, out,
-                     device, jobs, scheduler):
+def plrnn_long_range(tasks, lengths, models, seeds, p, tau, hidden, steps, batch, lr, schedule, sizes, reduction, stop,
+                     data_dir, out, device, jobs, scheduler):
     """Figure P1's benchmark (alias: plrnn bench): train each model on each task and length over
     seeds: the test fraction correct (or accuracy) at the best validation checkpoint, mean ± sd, beside
     the best test checkpoint the public code reported. Each run is a cell cached in OUT/cells, so a
@@ -678,7 +707,8 @@ def plrnn_long_range(tasks, lengths, models, seeds, p, tau, hidden, steps, batch
     from numerics.experiments.plrnn import long_range
 
     config = long_range.command_config(tasks, lengths, models, seeds, p=p, tau=tau, hidden=hidden, steps=steps,
-                                       batch=batch, lr=lr, schedule=schedule, sizes=sizes, data_dir=data_dir)
+                                       batch=batch, lr=lr, schedule=schedule, sizes=sizes, reduction=reduction,
+                                       stop=stop, data_dir=data_dir)
     _run_sweep("P1", config, out, "bench", device=device, jobs=jobs, scheduler=scheduler)
 
 

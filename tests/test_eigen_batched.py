@@ -17,7 +17,9 @@ def _close(batched: dict, alone: dict) -> None:
     assert batched["curve"]["step"] == alone["curve"]["step"]
     # float32 sums of exact zeros in another order: differences at the rounding level only
     np.testing.assert_allclose(batched["curve"]["train_loss"], alone["curve"]["train_loss"], rtol=1e-5)
-    assert batched["curve"]["test_metric"] == alone["curve"]["test_metric"]
+    # an accuracy (a count) must agree exactly and does, since one sequence is ≥ 1e-3 of it; a
+    # regression R² is a float32 sum, equal to rounding (the matrix kernels may differ per CPU)
+    np.testing.assert_allclose(batched["curve"]["test_metric"], alone["curve"]["test_metric"], rtol=1e-5, atol=0)
     for key, steps in alone["eigenvalues"].items():
         np.testing.assert_allclose(np.sort_complex(np.array(batched["eigenvalues"][key][-1]) @ [1, 1j]),
                                    np.sort_complex(np.array(steps[-1]) @ [1, 1j]), atol=1e-5)

@@ -15,7 +15,7 @@ from numerics.pipeline.cells import CellCache, cell_key
 from numerics.pipeline.runner import run_cells
 
 TINY = bench.SCALES["tiny"]
-HAS_DEFAULT = bench.spectrum_digest(bench.DEFAULT_SPECTRUM) is not None
+HAS_DEFAULT = all(bench.spectrum_digest(bench.default_spectrum(c, i)) for c in bench.CELLS for i in bench.EIGEN)
 
 
 @pytest.fixture
@@ -50,9 +50,11 @@ def test_tiny_end_to_end_with_a_spectrum_file(tmp_path, spectrum):
                 assert 0 <= row["final_mean"] <= 1 and len(row["curve_mean"]) == len(row["curve_step"]) > 1
     assert {(s["cell"], s["init"]) for s in numbers.skipped} == {("gru", "irnn")}
     claims = {c.id: c for c in bench.E1.claims(config, numbers)}
-    assert set(claims) == {"every_run_finished", "eigen_not_worse_than_xavier", "eigen_best_or_tied"}
+    assert set(claims) == {"every_run_finished", "eigen_not_worse_than_xavier", "eigen_not_worse_than_best",
+                           "eigen_better_than_xavier"}
     assert claims["every_run_finished"].passed
-    assert isinstance(claims["eigen_not_worse_than_xavier"].measured, float)  # measured, pass or fail
+    assert isinstance(claims["eigen_better_than_xavier"].measured, int)  # measured, pass or fail
+    assert set(numbers.paired["tomita:3"]["rnn"]) == {"xavier", "irnn"}
     fig = bench.E1.plot(config, numbers)
     fig.savefig(tmp_path / "E1.png")
     assert (tmp_path / "E1.png").stat().st_size > 10_000
@@ -89,7 +91,7 @@ def test_eigen_claims_fail_without_a_spectrum_file(tmp_path):
             "curve": {"step": [0, 10], "test_metric": [0.5, 0.7]}}
     numbers = bench.analyze(config, lambda c: fake)
     claims = {c.id: c for c in bench.claims(config, numbers)}
-    assert not claims["eigen_not_worse_than_xavier"].passed and "no spectrum file" in claims["eigen_best_or_tied"].measured
+    assert not claims["eigen_not_worse_than_xavier"].passed and "no spectrum file" in claims["eigen_better_than_xavier"].measured
 
 
 def test_a_divergence_is_listed_and_fails_its_claim():
@@ -105,11 +107,20 @@ def test_a_divergence_is_listed_and_fails_its_claim():
     assert not finished.passed and "seed 1 at step 7" in finished.measured[0]
 
 
-@pytest.mark.skipif(not HAS_DEFAULT, reason=f"no committed spectrum file at {bench.DEFAULT_SPECTRUM} yet")
-def test_the_default_spectrum_file_makes_eigen_cells():
-    todo = bench.cells(TINY)
-    assert any(c["init"] == "eigen" for c in todo)
-    bench.check_config(TINY)
+@pytest.mark.skipif(not HAS_DEFAULT, reason="no committed spectrum files yet")
+def test_each_cell_gets_its_own_law_and_np_rnn_is_relu():
+    config = dataclasses.replace(TINY, cells=("rnn", "lstm", "gru"), inits=bench.INITS)
+    todo = bench.cells(config)
+    files = {(c["cell"], c["init"]): c["spectrum"]["file"] for c in todo if "spectrum" in c}
+    assert files[("lstm", "eigen")].endswith("spectra/lstm.npy") and files[("gru", "eigen")].endswith("spectra/gru.npy")
+    assert files[("rnn", "eigen-moduli")].endswith("spectra/rnn-moduli.npy")
+    assert files[("gru", "eigen-phases")].endswith("spectra/gru-phases.npy")
+    nprnn = {c["cell"]: c["run"]["cell"] for c in todo if c["init"] == "nprnn"}
+    assert nprnn == {"rnn": "rnn-relu", "lstm": "lstm", "gru": "gru"}
+    bench.check_config(config)
+    one = dataclasses.replace(config, spectrum="/some/law.npy")
+    assert bench.spectrum_for(one, "lstm", "eigen") == "/some/law.npy"
+    assert bench.spectrum_for(one, "lstm", "eigen-moduli").endswith("spectra/lstm-moduli.npy")
 
 
 ARGS = ["eigen", "bench", "--task", "tomita:3", "--cell", "rnn,gru", "--init", "xavier,irnn", "--seeds", "2",
@@ -246,3 +257,22 @@ def test_cli_bench_refuses_a_missing_multi30k_directory_in_one_line(tmp_path, co
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output, result.output
     assert not out.exists()
+
+
+def test_paired_comparison_decides_by_the_interval_of_the_per_seed_differences():
+    """A constant lead of eigen over the other seed by seed is 'better' even when the seeds spread far
+    more than the lead (the pairing removes the seed's share); a lead smaller than its own noise is
+    'not distinguishable'; a constant deficit is 'worse'. The interval is mean ± t(0.975, n−1)·sd/√n."""
+    from scipy import stats
+
+    base = [0.50, 0.90, 0.60, 0.80]
+    lead = bench.paired([b + 0.01 + 0.001 * k for k, b in enumerate(base)], base)
+    assert lead["verdict"] == "better" and lead["pairs"] == 4 and lead["low"] > 0
+    noisy = bench.paired([b + d for b, d in zip(base, (0.05, -0.04, 0.03, -0.03))], base)
+    assert noisy["verdict"] == "not distinguishable" and noisy["low"] < 0 < noisy["high"]
+    d = np.array((0.05, -0.04, 0.03, -0.03))
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert noisy["low"] == pytest.approx(d.mean() - half) and noisy["high"] == pytest.approx(d.mean() + half)
+    assert bench.paired([b - 0.02 - 0.001 * k for k, b in enumerate(base)], base)["verdict"] == "worse"
+    # a seed that diverged for either initializer leaves its pair out; fewer than two pairs: None
+    assert bench.paired([0.5, None, 0.7], [0.4, 0.5, None]) is None

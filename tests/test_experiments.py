@@ -94,14 +94,10 @@ def test_a_directory_keeps_its_scale(cached):
 
 def test_quick_scale_stays_small():
     """The quick run must finish in minutes on 2 cores: a guard against growing it by accident."""
-    # per paper: a linear cell costs about a tenth of a second, an eigen training run one to ten seconds
+    # a linear cell costs about a tenth of a second, so a count bounds its time; the training runs of
+    # papers 2 and 3 cost seconds to minutes each: their guard is the planned time (tests/test_plan.py)
     linear = [n for n, e in EXPERIMENTS.items() if e.paper == "linear"]
-    eigen = [n for n, e in EXPERIMENTS.items() if e.paper == "eigen"]
     assert pipeline.count_cells(REGISTRY, "quick", linear) < 600
-    assert pipeline.count_cells(REGISTRY, "quick", eigen) < 160
-    # PLRNN training runs (packed by four) and reconstructions: 15–40 s each on one core
-    plrnn = [n for n, e in EXPERIMENTS.items() if e.paper == "plrnn"]
-    assert pipeline.count_cells(REGISTRY, "quick", plrnn) <= 40
     widths = [w for exp in EXPERIMENTS.values() for w in getattr(exp.config("quick"), "widths", ())]
     assert max(widths) <= 1024
 

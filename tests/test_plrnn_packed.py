@@ -29,23 +29,28 @@ def float64():
 
 def test_packed_recurrence_is_each_runs_own_forward_and_backward(float64):
     g = torch.Generator().manual_seed(0)
-    T, K, N, M = 7, 3, 4, 5
-    drive, A = torch.randn(T, K, N, M, generator=g), 0.5 * torch.rand(K, M, generator=g)
-    W, z0 = 0.3 * torch.randn(K, M, M, generator=g), torch.randn(K, N, M, generator=g)
-    inputs = [x.clone().requires_grad_() for x in (drive, A, W, z0)]
+    T, K, N, M, I = 7, 3, 4, 5, 2
+    x, C, h = torch.randn(T, K, N, I, generator=g), torch.randn(K, M, I, generator=g), torch.randn(K, M, generator=g)
+    A, W = 0.5 * torch.rand(K, M, generator=g), 0.3 * torch.randn(K, M, M, generator=g)
+    z0 = torch.randn(K, N, M, generator=g)
+    params = [q.clone().requires_grad_() for q in (C, h, A, W, z0)]
     for every_step in (False, True):
-        packed = packed_plrnn_states(*inputs, every_step=every_step)
+        packed = packed_plrnn_states(x, *params, every_step=every_step)
         weights = torch.randn(packed.shape, generator=g)
-        grads = torch.autograd.grad((packed * weights).sum(), inputs)
+        grads = torch.autograd.grad((packed * weights).sum(), params)
         for k in range(K):
-            alone = [x.clone().requires_grad_() for x in (drive[:, k], A[k], W[k], z0[k])]
-            reference = plrnn_states_reference(*alone, every_step=every_step)
+            alone = [q[k].clone().requires_grad_() for q in (C, h, A, W, z0)]
+            drive = x[:, k] @ alone[0].t() + alone[1]  # the drive C s_t + h of run k alone
+            reference = plrnn_states_reference(drive, *alone[2:], every_step=every_step)
             run_weights = weights[:, k] if every_step else weights[k]
             torch.testing.assert_close(packed[:, k] if every_step else packed[k], reference, rtol=1e-12, atol=1e-12)
             for got, want in zip(grads, torch.autograd.grad((reference * run_weights).sum(), alone)):
-                torch.testing.assert_close(got[:, k] if got.dim() == 4 else got[k], want, rtol=1e-10, atol=1e-12)
-    small = [x.clone().requires_grad_() for x in (drive[:3, :2, :2, :3], A[:2, :3], W[:2, :3, :3], z0[:2, :2, :3])]
-    assert torch.autograd.gradcheck(lambda *x: packed_plrnn_states(*x, every_step=True), small)
+                torch.testing.assert_close(got[k], want, rtol=1e-10, atol=1e-12)
+    with torch.no_grad():  # the scoring path (no graph) is the same map
+        torch.testing.assert_close(packed_plrnn_states(x, *params, every_step=True), packed, rtol=1e-12, atol=1e-12)
+    small = [q.clone().requires_grad_() for q in (C[:2, :3], h[:2, :3], A[:2, :3], W[:2, :3, :3], z0[:2, :2, :3])]
+    assert torch.autograd.gradcheck(lambda *q: packed_plrnn_states(x[:3, :2, :2], *q, every_step=True), small)
+    assert torch.autograd.gradcheck(lambda *q: packed_plrnn_states(x[:3, :2, :2], *q), small)
 
 
 def test_packed_regularizer_is_each_runs_own(float64):
@@ -110,3 +115,14 @@ def test_a_run_that_meets_its_criterion_stops_and_says_why(float64):
         assert r["curve"]["step"] == [0, 5]
     never = train_runs("addition", 20, runs, stopping=Stopping(1.1), **options)
     assert all(r["stopped"] is None and r["curve"]["step"][-1] == 40 for r in never)
+
+
+def test_subnormals_are_flushed_only_inside_training():
+    """flush_denormals (wrapped around every long-range run) zeroes float32 subnormals in arithmetic
+    inside the block and restores IEEE behaviour after it."""
+    from numerics.train.runtime import flush_denormals
+
+    tiny = torch.tensor([1e-39], dtype=torch.float32)  # below float32's smallest normal, 1.18e-38
+    with flush_denormals():
+        assert float(tiny * 1.0) == 0.0
+    assert float(tiny * 1.0) == pytest.approx(1e-39, rel=1e-3)

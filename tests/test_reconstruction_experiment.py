@@ -60,6 +60,15 @@ def test_cli_reconstructs_a_users_csv(tmp_path):
     again = CliRunner().invoke(main, ["plrnn", "reconstruct", "--system", f"data:{tmp_path / 'rec.csv'}", "--dt", "0.1",
                                       "--model", "plrnn", *SMALL, "--out", str(tmp_path / "out")])
     assert "1 runs (0 computed, 1 reused)" in again.output
+    # a band edge splits a user's spectrum into the low and high bands (a new cell: the edge is an input)
+    split = CliRunner().invoke(main, ["plrnn", "reconstruct", "--system", f"data:{tmp_path / 'rec.csv'}", "--dt", "0.1",
+                                      "--model", "plrnn", *SMALL, "--band-edge", "0.5", "--out", str(tmp_path / "split")])
+    assert split.exit_code == 0, split.output
+    measures = json.loads((tmp_path / "split" / "result.json").read_text())["numbers"]["rows"]
+    row = next(iter(measures.values()))["plrnn"]
+    assert row["spectrum_low"] is not None and row["spectrum_high"] is not None
+    assert next(iter(json.loads((tmp_path / "out" / "result.json").read_text())["numbers"]["rows"].values())
+                )["plrnn"]["spectrum_low"] is None
 
 
 @pytest.mark.parametrize("extra, message", [

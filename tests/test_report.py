@@ -44,6 +44,11 @@ def test_reproduce_writes_everything(done):
     assert (out / "derivation" / "generated" / "lag_weights_numpy.py").exists()
     summary = json.loads((out / "result.json").read_text())
     assert summary["cells"]["total"] == pipeline.count_cells(REGISTRY, "tiny") == summary["cells"]["computed"]
+    # compute time per paper: each paper's own cells, their recorded seconds summed
+    papers = summary["papers"]
+    assert set(papers) == set(REGISTRY.papers) and all(p["cell_seconds"] > 0 for p in papers.values())
+    assert sum(p["cells"] for p in papers.values()) >= summary["cells"]["total"]
+    assert "Compute time per paper" in (out / "report.md").read_text()
     assert result.stdout.strip().splitlines()[-1].endswith("report.html")
     assert result.stderr == ""  # no terminal, no progress bar; stdout only names the files
 

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from scipy.special import polygamma
 from threadpoolctl import threadpool_limits
 
@@ -152,3 +153,21 @@ def test_bad_law_and_unwritable_provenance(tmp_path):
     with pytest.raises(NumericsError, match="cannot be written as JSON"):
         write_spectrum(make_law(), tmp_path / "x.npy", n=8, provenance={"bad": object()})
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_ablated_laws_keep_one_half_and_take_the_other_from_a_xavier_block():
+    from numerics.eigen.spectral_law import ablated_law
+
+    law = fit_law(gaussian_eigenvalues(3))
+    law = {**law, "r_max": 1.7, "pair_phase": {"a": 5.0, "b": 1.0}}  # phases piled near π: far from uniform
+    moduli = sample_law(ablated_law(law, "moduli"), 4000, 0)
+    upper = moduli[moduli.imag > 0]
+    assert stats.kstest(np.angle(upper) / np.pi, "uniform").pvalue > 0.01  # phases: uniform again
+    assert np.abs(moduli).max() > 1.2 and np.abs(moduli).max() <= 1.7  # moduli: the law's, up to r_max
+    phases = sample_law(ablated_law(law, "phases"), 4000, 0)
+    upper = phases[phases.imag > 0]
+    assert np.median(np.angle(upper) / np.pi) > 0.8 and np.abs(phases).max() <= 1.0
+    # the circular law of radius 1: pair moduli Beta(2, 1), density 2r
+    assert stats.kstest(np.abs(upper), stats.beta(2, 1).cdf).pvalue > 0.01
+    with pytest.raises(NumericsError, match="unknown ablation"):
+        ablated_law(law, "radius")

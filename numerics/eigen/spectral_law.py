@@ -212,6 +212,29 @@ def sample_law(law: dict, n: int, rng: np.random.Generator | int | None = None) 
     return np.concatenate([reals.astype(complex), pairs, pairs.conj()])
 
 
+ABLATIONS = ("moduli", "phases")
+
+
+def ablated_law(law: dict, keep: str) -> dict:
+    """The law with one half replaced by what a Xavier block has (its circular law, radius 1):
+    keep='moduli': the fitted moduli (r_max, pair and real moduli, fraction real), phases uniform and
+    signs even; keep='phases': the fitted phases, fraction real and signs, moduli of the circular law
+    (pairs Beta(2, 1), reals Beta(1, 1), r_max 1). Which half of the law carries an effect is what
+    the ablation of E1 (eigen-moduli, eigen-phases) asks."""
+    _check_law(law)
+    if keep not in ABLATIONS:
+        raise NumericsError(f"unknown ablation {keep!r} (choose {', '.join(ABLATIONS)})")
+    out = {k: law[k] for k in LAW_KEYS}
+    xavier = "a Xavier block's circular law"
+    if keep == "moduli":
+        out.update(pair_phase={"a": 1.0, "b": 1.0, "from": xavier, "n": 0}, positive={"p": 0.5, "from": xavier, "n": 0})
+    else:
+        out.update(r_max=1.0, pair_modulus={"a": 2.0, "b": 1.0, "from": xavier, "n": 0},
+                   real_modulus={"a": 1.0, "b": 1.0, "from": xavier, "n": 0})
+    out["ablation"] = f"keeps the fitted {keep}; the rest from {xavier}"
+    return out
+
+
 def write_spectrum(law: dict, path: str | Path, *, n: int = 1024, seed: int = 0, provenance: dict | None = None) -> Path:
     """Draw n eigenvalues (`sample_law` with np.random.default_rng(seed)) and write them to PATH
     (.npy, one eigenvalue per block: reals and the pairs' members with Im > 0, complex dtype unless
@@ -232,7 +255,7 @@ def write_spectrum(law: dict, path: str | Path, *, n: int = 1024, seed: int = 0,
     np.save(buffer, stored, allow_pickle=False)
     sidecar = {"format": "eigenvalues of a spectral:file=… init; one per block (reals, then pairs' members with "
                          "Im > 0); the conjugates are implied",
-               "law": {k: law[k] for k in (*LAW_KEYS, "counts") if k in law},
+               "law": {k: law[k] for k in (*LAW_KEYS, "counts", "ablation") if k in law},
                "goodness": law.get("goodness"),
                "sample": {"n": int(n), "seed": int(seed), "stored": int(stored.size),
                           "max_modulus": float(np.max(np.abs(values)))},

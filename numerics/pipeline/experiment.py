@@ -58,11 +58,14 @@ class Context:
 class Kind:
     """How cells of one kind are computed: compute(cells, device, context) -> one result per cell, for
     a chunk of cells that share group(cell) (a batched compute sees cells of one shape), at most
-    `chunk` cells a call (None: the runner's default)."""
+    `chunk` cells a call (None: the runner's default). work(cell): the cell's size in the kind's own
+    units, to which its seconds are taken as proportional when a run is planned (`plan`; None: every
+    cell of the kind costs the same)."""
 
     compute: Callable[[list, str, Context | None], list]
     group: Callable[[dict], Any] = by_width
     chunk: int | None = None
+    work: Callable[[dict], float] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

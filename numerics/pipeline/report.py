@@ -134,6 +134,11 @@ def blocks(registry: Registry, root: Path) -> list:
               f"{top['cells']['total']} cells ({top['cells']['computed']} computed in this run, "
               f"{top['cells']['reused']} reused from DIR/cells). Wall time {top['wall_seconds']:.0f} s on "
               f"{env['device_name']}.", "summary"),
+        *([("p", "Compute time per paper (seconds its cells took, summed over the workers, which run the papers' "
+                 "cells interleaved; cached cells count with the time they took when made): " + "; ".join(
+                     f"{registry.papers[paper].title.split(' (')[0] if paper in registry.papers else paper} "
+                     f"{t['cell_seconds']:.0f} s ({t['cells']} cells)" for paper, t in top["papers"].items()) + ".")]
+          if top.get("papers") else []),
         ("p", f"Command: {top.get('command') or 'rnnmemory reproduce'}. Git commit {env['git_commit']}; "
               f"{versions}; {env['platform']}; {env['created']}."),
         ("p", "Every number below comes from a result.json under this directory (named in the 'source' column and "

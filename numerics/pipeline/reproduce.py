@@ -178,6 +178,19 @@ def derivation_step(out: str | Path) -> Path:
     return results.path
 
 
+def paper_times(registry: Registry, scale: str, cache: CellCache) -> dict:
+    """Per paper: its distinct cells and the seconds they took to compute, summed (worker time: the
+    cells of all papers run interleaved on the workers, so a paper has no wall time of its own)."""
+    times = {}
+    for paper in registry.papers:
+        names = [n for n, e in registry.experiments.items() if e.paper == paper]
+        cells = {cell_key(c): c for c in all_cells(registry, scale, names)}
+        records = [cache.load(c) for c in cells.values()]
+        times[paper] = {"cells": len(cells),
+                        "cell_seconds": sum(r.get("seconds") or 0.0 for r in records if r is not None)}
+    return times
+
+
 def reproduce(registry: Registry, out: str | Path, scale: str = "quick", *, device: str = "cpu", jobs: int = 1,
               scheduler: str | None = None, progress: Callable[[int], None] | None = None,
               command: str | None = None) -> dict:
@@ -194,7 +207,8 @@ def reproduce(registry: Registry, out: str | Path, scale: str = "quick", *, devi
         draw(registry, name, scale, out, device)
     summary = {"scale": scale, "device": device, "jobs": jobs, "scheduler": scheduler, "command": command,
                "cells": {"total": len(unique), "computed": len(unique) - reused, "reused": reused, "folder": "cells"},
-               "figures": list(registry.experiments), "wall_seconds": time.perf_counter() - start}
+               "papers": paper_times(registry, scale, cache), "figures": list(registry.experiments),
+               "wall_seconds": time.perf_counter() - start}
     ResultDir(out, force=True).write_result(record("reproduce", DEFAULT, {"scale": scale}, device, 0, summary))
     paths = write_report(registry, out)
     summary["wall_seconds"] = time.perf_counter() - start

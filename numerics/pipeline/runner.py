@@ -48,14 +48,18 @@ def _environment(device: str, cached: bool = False) -> dict:
 
 
 def _chunks(cells: list, group: Callable[[dict], object], size: int | Callable[[dict], int]) -> list[list]:
-    """Cells of one group in chunks of at most `size` (a number, or cell → number), in first-seen order."""
+    """Cells of one group in as few chunks of at most `size` (a number, or cell → number) as hold them,
+    of nearly equal sizes (6 cells at most 4 a chunk: 3 and 3, not 4 and 2, so workers finish together),
+    in first-seen order."""
     groups: dict = {}
     for cell in cells:
         groups.setdefault(group(cell), []).append(cell)
     chunks = []
     for members in groups.values():
         most = max(1, size(members[0]) if callable(size) else size)
-        chunks += [members[i:i + most] for i in range(0, len(members), most)]
+        count = -(-len(members) // most)
+        bounds = [round(k * len(members) / count) for k in range(count + 1)]
+        chunks += [members[a:b] for a, b in zip(bounds, bounds[1:])]
     return chunks
 
 

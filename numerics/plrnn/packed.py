@@ -55,11 +55,9 @@ class PackedPLRNN(nn.Module):
         or (N, T, input_size), the same batch for every run (scoring a split)."""
         if inputs.dim() == 3:
             inputs = inputs.expand(self.runs, *inputs.shape)
-        K, N, T, _ = inputs.shape
-        # each run's input drive C s_t + h for every step in one batched product, time-major
-        drive = torch.baddbmm(self.h[:, None, :], inputs.transpose(1, 2).reshape(K, T * N, -1), self.C.transpose(1, 2))
-        drive = drive.view(K, T, N, -1).transpose(0, 1)
-        z = packed_plrnn_states(drive, self.A, self.recurrent_matrix(), self.z0)
+        # time-major (T, K, N, I): each step's slice is one contiguous block; the drive C s_t + h is
+        # formed inside the recurrence, step by step (a (T, K, N, M) drive would not stay in cache)
+        z = packed_plrnn_states(inputs.permute(2, 0, 1, 3), self.C, self.h, self.A, self.recurrent_matrix(), self.z0)
         return torch.bmm(z, self.B.transpose(1, 2))
 
     def regularizer(self) -> torch.Tensor:

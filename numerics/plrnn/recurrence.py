@@ -16,6 +16,7 @@ On one CPU thread this training step runs faster than torch's fused nn.RNN(relu)
 
     plrnn_states(drive, A, W, z0, every_step=False)   fast path (training and evaluation)
     plrnn_states_reference(...)                        the plain autograd loop, for tests
+    packed_plrnn_states(inputs, C, h, A, W, z0, …)     K runs on a run axis (numerics/plrnn/packed.py)
 """
 from __future__ import annotations
 
@@ -95,59 +96,79 @@ def plrnn_states_reference(drive: torch.Tensor, A: torch.Tensor, W: torch.Tensor
 
 
 class _PackedRecurrence(torch.autograd.Function):
-    """`_Recurrence` for K runs at once: every tensor has the runs on its axis after time (drive
-    (T, K, N, M), A (K, M), W (K, M, M), z0 (K, N, M)); the products are batched over runs (bmm),
-    so each run's numbers are its own and a non-finite run never touches another."""
+    """The recurrence for K runs at once, the input drive d_t = C s_t + h computed inside the loop.
+
+    Every tensor has the runs on its axis after time (inputs (T, K, N, I), C (K, M, I), h (K, M),
+    A (K, M), W (K, M, M), z0 (K, N, M)); the products are batched over runs (bmm), so each run's
+    numbers are its own and a non-finite run never touches another. Unlike `_Recurrence` (one run,
+    whose (T, N, M) buffers stay in cache), K runs' buffers do not: a whole-sequence product, mask or
+    transpose over (T, K, N, M) is bound by memory, so only z_t is stored, and relu(z_t), its mask
+    and every reduction (∂L/∂W, ∂L/∂A, ∂L/∂C, ∂L/∂h) are formed step by step while the step's slice
+    is in cache; the adjoint g_t lives in two (K, N, M) buffers."""
 
     @staticmethod
-    def forward(ctx, drive: torch.Tensor, A: torch.Tensor, W: torch.Tensor, z0: torch.Tensor, every_step: bool):
-        T, K, N, M = drive.shape
-        Z = drive.new_empty(T + 1, K, N, M)
-        R = drive.new_empty(T, K, N, M)
+    def forward(ctx, inputs, C, h, A, W, z0, every_step: bool):
+        T, K, N, _ = inputs.shape
+        M = A.shape[1]
+        Z = inputs.new_empty(T + 1, K, N, M)  # only z_t is kept: relu(z_t) and its mask are remade in backward
+        r = inputs.new_empty(K, N, M)
         Z[0] = z0
-        Wt, A_ = W.transpose(1, 2), A[:, None, :]
+        Wt, Ct, A_, h_ = W.transpose(1, 2), C.transpose(1, 2), A[:, None, :], h[:, None, :]
         for t in range(T):
-            torch.clamp_min(Z[t], 0, out=R[t])
-            torch.baddbmm(drive[t], R[t], Wt, out=Z[t + 1])
-            Z[t + 1].addcmul_(Z[t], A_)
-        ctx.save_for_backward(A, W, Z, R)
+            torch.clamp_min(Z[t], 0, out=r)
+            torch.baddbmm(h_, inputs[t], Ct, out=Z[t + 1])
+            Z[t + 1].baddbmm_(r, Wt).addcmul_(Z[t], A_)
+        ctx.save_for_backward(inputs, A, W, Z)
         ctx.every_step = every_step
         return Z[1:].clone() if every_step else Z[T].clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        A, W, Z, R = ctx.saved_tensors
-        T, K, N, M = R.shape
+        inputs, A, W, Z = ctx.saved_tensors
+        T, K, M = Z.shape[0] - 1, Z.shape[1], Z.shape[3]
         A_ = A[:, None, :]
-        G = torch.empty_like(R)  # G[t] = ∂L/∂z_{t+1}
-        active = (Z[:T] > 0).to(R.dtype)  # relu′ as numbers: one cast here, not one per step
-        G[T - 1] = grad[T - 1] if ctx.every_step else grad
-        for t in range(T - 1, 0, -1):
-            torch.bmm(G[t], W, out=G[t - 1])
-            G[t - 1].mul_(active[t]).addcmul_(G[t], A_)
-            if ctx.every_step:
-                G[t - 1].add_(grad[t - 1])
-        needs = ctx.needs_input_grad
-        grad_A = (G * Z[:T]).sum((0, 2)) if needs[1] else None
-        grad_W = G.permute(1, 3, 0, 2).reshape(K, M, T * N) @ R.transpose(0, 1).reshape(K, T * N, M) if needs[2] else None
-        grad_z0 = torch.addcmul(torch.bmm(G[0], W).mul_(active[0]), G[0], A_) if needs[3] else None
-        return G, grad_A, grad_W, grad_z0, None
+        grad_A, grad_h = torch.zeros_like(Z[0]), torch.zeros_like(Z[0])  # (K, N, M), summed over N at the end
+        grad_W = W.new_zeros(K, M, M)
+        grad_C = W.new_zeros(K, M, inputs.shape[3])
+        r, mask = torch.empty_like(Z[0]), torch.empty_like(Z[0])  # relu(z_t) and relu′(z_t) as numbers
+        g = (grad[T - 1] if ctx.every_step else grad).clone()  # g = ∂L/∂z_{t+1}
+        previous = torch.empty_like(g)
+        for t in range(T - 1, -1, -1):
+            gT = g.transpose(1, 2)
+            torch.clamp_min(Z[t], 0, out=r)
+            grad_W.baddbmm_(gT, r)
+            grad_C.baddbmm_(gT, inputs[t])
+            grad_A.addcmul_(g, Z[t])
+            grad_h.add_(g)
+            torch.bmm(g, W, out=previous)  # ∂L/∂z_t = A ⊙ g + (g W) ⊙ 1[z_t > 0] (+ ∂L/∂z_t read directly)
+            torch.gt(Z[t], 0, out=mask)
+            previous.mul_(mask).addcmul_(g, A_)
+            if ctx.every_step and t > 0:
+                previous.add_(grad[t - 1])
+            g, previous = previous, g
+        needs = ctx.needs_input_grad  # g now holds ∂L/∂z_0
+        return (None, grad_C if needs[1] else None, grad_h.sum(1) if needs[2] else None,
+                grad_A.sum(1) if needs[3] else None, grad_W if needs[4] else None, g if needs[5] else None, None)
 
 
-def packed_plrnn_states(drive: torch.Tensor, A: torch.Tensor, W: torch.Tensor, z0: torch.Tensor, *,
-                        every_step: bool = False) -> torch.Tensor:
-    """`plrnn_states` for K runs packed on a run axis: drive (T, K, N, M), A (K, M), W (K, M, M) (each
-    run's diagonal masked), z0 (K, M) or (K, N, M) → z_T (K, N, M), or every z_1 … z_T (T, K, N, M)."""
-    T, K, N, M = drive.shape
+def packed_plrnn_states(inputs: torch.Tensor, C: torch.Tensor, h: torch.Tensor, A: torch.Tensor, W: torch.Tensor,
+                        z0: torch.Tensor, *, every_step: bool = False) -> torch.Tensor:
+    """`plrnn_states` for K runs packed on a run axis, the drive C s_t + h included: inputs (T, K, N, I)
+    time-major, C (K, M, I), h (K, M), A (K, M), W (K, M, M) (each run's diagonal masked), z0 (K, M) or
+    (K, N, M) → z_T (K, N, M), or every z_1 … z_T (T, K, N, M). Differentiable in C, h, A, W and z0
+    (not in the inputs)."""
+    T, K, N, _ = inputs.shape
+    M = A.shape[1]
     z0 = z0[:, None, :].expand(K, N, M) if z0.dim() == 2 else z0
-    if torch.is_grad_enabled() and any(x.requires_grad for x in (drive, A, W, z0)):
-        return _PackedRecurrence.apply(drive.contiguous(), A, W, z0.contiguous(), bool(every_step))
-    Wt, A_ = W.transpose(1, 2), A[:, None, :]
+    inputs = inputs.contiguous()
+    if torch.is_grad_enabled() and any(x.requires_grad for x in (C, h, A, W, z0)):
+        return _PackedRecurrence.apply(inputs, C, h, A, W, z0.contiguous(), bool(every_step))
+    Wt, Ct, A_, h_ = W.transpose(1, 2), C.transpose(1, 2), A[:, None, :], h[:, None, :]
     z = z0.clone()
-    states = drive.new_empty(T, K, N, M) if every_step else None
+    states = inputs.new_empty(T, K, N, M) if every_step else None
     for t in range(T):
-        z = torch.baddbmm(drive[t], z.clamp_min(0), Wt).addcmul_(z, A_)
+        z = torch.baddbmm(h_, inputs[t], Ct).baddbmm_(z.clamp_min(0), Wt).addcmul_(z, A_)
         if every_step:
             states[t] = z
     return states if every_step else z

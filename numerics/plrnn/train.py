@@ -56,6 +56,7 @@ from ..train.runtime import (
     check_seed,
     derived_seed,
     fit,
+    flush_denormals,
     in_chunks,
     task_loss,
     torch_threads,
@@ -126,12 +127,12 @@ def train_runs(task: str, T: int | None, runs: list[dict], *, hidden: int = 40, 
               "schedule": schedule, "clip": recipe.clip, "optimizer": "adam", "track_every": recipe.track_every,
               "data_seed": int(data_seed), "sizes": {k: len(v[1]) for k, v in data.items()}, "reduction": reduction,
               "tolerance": TOLERANCE if task in MARKER_TASKS else None, "device": str(target), "threads": threads,
-              "dtype": str(torch.get_default_dtype()).removeprefix("torch."), "versions": versions(), **source,
+              "dtype": str(torch.get_default_dtype()).removeprefix("torch."), "subnormals": "flushed to zero", "versions": versions(), **source,
               **({"train_subset": int(train_subset)} if train_subset is not None else {}),
               **({"stopping": vars(stopping)} if stopping is not None else {})}
     pack = [k for k, r in enumerate(runs) if r["model"] in PLRNN_MODELS] if packed else []
     results: list = [None] * len(runs)
-    with torch_threads(threads):
+    with torch_threads(threads), flush_denormals():  # every run, packed or alone: the same numbers
         if pack:
             for k, result in zip(pack, _train_pack(task, [runs[k] for k in pack], [nets[k] for k in pack], data,
                                                    recipe, batch, stopping, config, target)):

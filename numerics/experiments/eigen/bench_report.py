@@ -9,7 +9,6 @@ from ...pipeline.experiment import fmt
 # one colour per initializer whatever subset a run uses (Okabe–Ito; eigen in black)
 COLORS = {"xavier": style.PALETTE[0], "kaiming": style.PALETTE[4], "orthogonal": style.PALETTE[2],
           "irnn": style.PALETTE[3], "nprnn": style.PALETTE[1], "eigen": style.PALETTE[7]}
-SD_TOLERANCE = 2.0  # eigen ≥ reference − 2 pooled sd over seeds counts as "not worse"
 UNIT_METRICS = ("accuracy", "r2")  # at most 1; other metrics (BLEU, 0–100) are scaled to the data
 
 
@@ -94,7 +93,18 @@ def table(n) -> str:
                     steps = "n/a (no test curve)"
                 lines.append(f"{task:<10} {cell:<5} {init:<11} {metric_name(n.metric.get(task)):<8} {final:<19} "
                              f"{steps:<22} {row['runs'] - row['finished']}")
-    return "\n".join(lines + [f"skipped: {s}" for s in _skips(n)])
+    lines += [f"skipped: {s}" for s in _skips(n)]
+    if n.paired:
+        lines += ["", "eigen − other, paired by seed: mean [95% interval] (p of the paired t-test) verdict",
+                  f"{'task':<10} {'cell':<5} {'other':<11} {'eigen − other':<28} {'p':>6}  verdict"]
+        for task, cells in n.paired.items():
+            for cell, per in cells.items():
+                for init, v in per.items():
+                    text = "fewer than 2 pairs" if v is None else \
+                        f"{v['mean']:+.3f} [{v['low']:+.3f}, {v['high']:+.3f}]"
+                    lines.append(f"{task:<10} {cell:<5} {init:<11} {text:<28} "
+                                 f"{'' if v is None else format(v['p'], '.3f'):>6}  {'' if v is None else v['verdict']}")
+    return "\n".join(lines)
 
 
 def _skips(n) -> list:
@@ -118,11 +128,15 @@ def describe(n) -> str:
             order = sorted(here, key=lambda i: -here[i]["final_mean"])
             parts.append(f"{cell}: " + " > ".join(f"{label(i)} {fmt(here[i]['final_mean'], 3)}" for i in order))
         text += f"{task}: " + "; ".join(parts) + ". "
-    if n.eigen:
-        lost = [f"{t}/{c}" for t, per in n.eigen.items() for c, v in per.items()
-                if v["minus_xavier_sd"] is not None and v["minus_xavier_sd"] < -SD_TOLERANCE]
-        text += ("The eigen initializer is within two seed sd of Xavier or above it everywhere. " if not lost else
-                 f"The eigen initializer falls more than two seed sd below Xavier on {', '.join(lost)}. ")
+    if n.paired:
+        verdicts = {}
+        for task, cells in n.paired.items():
+            for cell, per in cells.items():
+                v = per.get("xavier")
+                verdicts.setdefault("fewer than 2 pairs" if v is None else v["verdict"], []).append(f"{task}/{cell}")
+        text += (f"Eigen against Xavier, seed by seed (paired 95% interval over {n.seeds} seeds): "
+                 + "; ".join(f"{verdict} on {', '.join(where)}" for verdict, where in verdicts.items())
+                 + " (every initializer in the table under the figure). ")
     if "bleu" in n.metric.values():
         text += ("multi30k's metric is test BLEU (0–100) of greedy translations; its curves are the training "
                  "loss and its steps to threshold n/a, as its trainer tracks no test metric. ")

@@ -9,12 +9,21 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ...eigen.names import DEFAULTS
 from ...errors import NumericsError, TrainingDiverged
 from ...pipeline.experiment import Kind
 from . import translation
 
-DEFAULT_SPECTRUM = "numerics/eigen/default_spectrum.npy"  # relative to the repository root
 ROOT = Path(__file__).resolve().parents[3]
+SPECTRA = "numerics/eigen/spectra"  # the committed laws, relative to the repository root (`fit_initializer`)
+EIGEN = {"eigen": None, "eigen-moduli": "moduli", "eigen-phases": "phases"}  # initializer → the law's ablation
+LAW_CELL = {"rnn": "rnn", "rnn-tanh": "rnn", "rnn-relu": "rnn", "lstm": "lstm", "gru": "gru"}
+
+
+def default_spectrum(cell: str, init: str = "eigen") -> str:
+    """The committed spectrum file of a cell's eigen initializer (or of its ablation)."""
+    ablation = EIGEN[init]
+    return f"{SPECTRA}/{LAW_CELL[cell]}" + (f"-{ablation}" if ablation else "") + ".npy"
 
 
 def spectrum_path(spectrum: str) -> Path:
@@ -91,8 +100,20 @@ def run_group(cell: dict) -> tuple:
     return (cell["kind"], cell["task"], cell["cell"])
 
 
+GATES = {"lstm": 4, "gru": 3}  # matrix products per step against a vanilla cell's one
+LENGTHS = {"digits": 64, "mnist": 784, "pmnist": 784, "tomita": 12}  # a sequence's steps (tomita: at most)
+
+
+def run_work(cell: dict) -> float:
+    """Training steps × sequence length × hidden² × gates: what a run's time grows with (`plan`)."""
+    run, kind = cell.get("run", {}), cell["task"].split(":")[0]
+    steps = run.get("steps") or DEFAULTS.get(kind, {}).get("steps", 1)
+    length = int(cell["task"].split(":")[1]) + 1 if kind == "recall" else LENGTHS.get(kind, 1)
+    return steps * length * (run.get("hidden") or 1) ** 2 * GATES.get(cell.get("cell"), 1)
+
+
 BATCH = "eigen-train-batch"
-TRAIN, TRANSLATE, BATCHES = (Kind(compute_runs, run_group), Kind(compute_translations, run_group),
-                             Kind(compute_batches, run_group))
+TRAIN, TRANSLATE, BATCHES = (Kind(compute_runs, run_group, work=run_work), Kind(compute_translations, run_group),
+                             Kind(compute_batches, run_group, work=run_work))
 
 

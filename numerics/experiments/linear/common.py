@@ -57,7 +57,8 @@ def compute_training(cells: list, device: str, context=None) -> list:
     return [diverged(o) if isinstance(o, TrainingDiverged) else o for o in outcomes]
 
 
-TRAIN = Kind(compute_training, training_group)
+TRAIN = Kind(compute_training, training_group,
+             work=lambda c: c["config"]["steps"] * c["config"]["width"] * c["config"]["length"] * c["config"]["samples"])
 
 
 def sigma_grid(grid, points: int) -> list:

@@ -56,6 +56,7 @@ from .reconstruction_run import (  # noqa: F401
     HORIZON_ERROR,
     RECONSTRUCT,
     SYSTEMS,
+    bands_for,
     compute,
     forcing_interval,
     settings,
@@ -84,9 +85,10 @@ class Config:
     length: int = 6000  # training samples
     test_length: int = 4000  # held-out samples the free run is scored against
     noise: float = 0.05  # observation noise, a fraction of each variable's sd
-    taus: tuple = (0.0, 1.0, 5.0, 25.0)  # R2, on the bursting neuron
+    taus: tuple = (0.0, 1.0, 5.0)  # R2, on the bursting neuron (τ = 0 and 5: R1's cells; full: up to 100)
     training: Training = Training()
     dt: float | None = None  # the sampling step of every system (None: each system's own, `SYSTEMS`)
+    band_edge: float | None = None  # low/high spectrum bands split here (cycles per time unit; None: `SYSTEMS`)
 
 
 SCALES = {"quick": Config(),
@@ -114,6 +116,8 @@ def cell(c: Config, system: str, model: str, seed: int, tau: float | None = None
               "batch": t.batch, "lr": t.lr, "schedule": t.schedule}
     if model == "rplrnn":
         inputs.update(p=t.p, tau=float(t.tau if tau is None else tau))
+    if c.band_edge is not None:
+        inputs["band_edge"] = float(c.band_edge)
     if system.startswith("data:"):  # the file's content names the cell, not only its path
         path = Path(system[len("data:"):])
         inputs["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
@@ -165,7 +169,7 @@ def check_config(c: Config) -> list[str]:
         else:
             observed, dt = len(systems.get_system(system).variables), spec.dt or systems.get_system(system).dt
         frequencies = np.fft.rfftfreq(c.test_length - BURN_IN + 1, dt)
-        for name, band in settings(system)["bands"].items():
+        for name, band in bands_for(system, c.band_edge).items():
             if band is not None and not ((frequencies > 0) & (frequencies >= band[0]) & (frequencies < band[1])).any():
                 raise NumericsError(f"{system} at dt = {dt:g}: the spectrum band {name} {band} holds no frequency bin of "
                                     f"{c.test_length - BURN_IN + 1} scored samples; change --dt or --test-length")
@@ -180,7 +184,7 @@ def check_config(c: Config) -> list[str]:
 
 def command_config(systems, models, seeds: int, *, length: int, test_length: int, dt: float | None, noise: float,
                    hidden: int, window: int | None, tau_tf, steps: int, batch: int, lr: float, schedule: str, p: float,
-                   tau: float) -> tuple[Config, list[str]]:
+                   tau: float, band_edge: float | None = None) -> tuple[Config, list[str]]:
     """The checked config of `rnnmemory plrnn reconstruct` from its options (data files resolved,
     τ_tf 'auto' chosen) and the notes to show the user; bad input fails here, in one line, before any
     run or file."""
@@ -193,6 +197,8 @@ def command_config(systems, models, seeds: int, *, length: int, test_length: int
         raise NumericsError(f"--dt must be > 0, got {dt:g}")
     if not noise >= 0:
         raise NumericsError(f"--noise must be ≥ 0, got {noise:g}")
+    if band_edge is not None and not band_edge > 0:
+        raise NumericsError(f"--band-edge must be > 0 (cycles per time unit), got {band_edge:g}")
     notes = []
     if tau_tf == "auto":
         if len(systems) > 1:
@@ -204,7 +210,7 @@ def command_config(systems, models, seeds: int, *, length: int, test_length: int
     training = Training(hidden=hidden, window=window, tau_tf=None if tau_tf is None else int(tau_tf), steps=steps,
                         batch=batch, lr=lr, schedule=schedule, p=p, tau=tau)
     config = Config(systems=systems, models=tuple(models), seeds=seeds, length=length, test_length=test_length,
-                    noise=noise, training=training, dt=dt)
+                    noise=noise, training=training, dt=dt, band_edge=band_edge)
     notes += check_config(config)
     return config, notes
 
@@ -256,6 +262,7 @@ class Reconstruction:
     rows: dict  # system → model → score_row (medians over seeds, and every seed's measures)
     true_lyapunov: dict  # system → λ_max of the true system
     show: dict  # system → {"true", "variables", "spectrum_true", model → {"generated", "spectrum_generated"}} (seed 0)
+    bands: dict = dataclasses.field(default_factory=dict)  # system → the spectrum bands it is scored on
 
 
 def training_setting(c: Config) -> str:
@@ -264,7 +271,7 @@ def training_setting(c: Config) -> str:
     forcing = "every " + ", ".join(f"{_forcing(t, s)} ({s})" for s in c.systems) + " steps"
     return (f"M = {t.hidden}, {windows}, teacher forcing {forcing}, {t.steps} steps of batch "
             f"{t.batch}, Adam {t.lr:g} ({t.schedule}); {c.length} training and {c.test_length} held-out samples, "
-            f"noise {c.noise:g} sd; rPLRNN p = {t.p:g}, τ = {t.tau:g}; {c.seeds} seed(s)")
+            f"noise {c.noise:g} sd; rPLRNN p = {t.p:g}, τ = {t.tau:g}; {c.seeds} seed{'s' * (c.seeds != 1)}")
 
 
 def analyze(c: Config, lookup: Lookup) -> Reconstruction:
@@ -282,7 +289,8 @@ def analyze(c: Config, lookup: Lookup) -> Reconstruction:
             first = results[0]
             if first.get("status") != "diverged":
                 show[system][model] = {"generated": first["generated"], "spectrum_generated": first["spectrum_generated"]}
-    return Reconstruction(list(c.systems), list(c.models), c.seeds, training_setting(c), rows, lyapunov, show)
+    return Reconstruction(list(c.systems), list(c.models), c.seeds, training_setting(c), rows, lyapunov, show,
+                          {s: bands_for(s, c.band_edge) for s in c.systems})
 
 
 def claims(c: Config, n: Reconstruction) -> list:
@@ -349,7 +357,7 @@ def plot(c: Config, n: Reconstruction):
             for m in n.models:
                 if m in shown and shown[m]["spectrum_generated"]:
                     ax.loglog(*shown[m]["spectrum_generated"], color=COLORS[m], lw=0.8, label=LABELS[m])
-        for edge in {b for band in settings(system)["bands"].values() if band for b in band if b > 0}:
+        for edge in {b for band in n.bands[system].values() if band for b in band if 0 < b < np.inf}:
             ax.axvline(edge, color="0.5", ls="--", lw=0.6)
         ax.set_xlabel("frequency (cycles per time unit)")
         ax.set_ylabel(f"amplitude of {names[0] if names else 'x0'}")
@@ -365,7 +373,7 @@ def _seed_strip(ax, n: Reconstruction, system: str) -> None:
     """Every seed's key measure per model: λ_max against the true one for a chaotic system, else the
     low-band spectrum error; escaped or diverged seeds are marked on the axis."""
     true = n.true_lyapunov.get(system)
-    key = "lyapunov" if true and true > 0.05 else ("spectrum_low" if "low" in settings(system)["bands"] else "kl")
+    key = "lyapunov" if true and true > 0.05 else ("spectrum_low" if "low" in n.bands[system] else "kl")
     for k, model in enumerate(n.models):
         values = n.rows[system][model]["seeds"][key]
         xs = k + np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else [k]
@@ -410,7 +418,7 @@ def table(n: Reconstruction) -> str:
 
 
 def describe(n: Reconstruction) -> str:
-    return (f"Free-running trajectories of models trained on each system ({n.setting}, {n.seeds} seeds), against the "
+    return (f"Free-running trajectories of models trained on each system ({n.setting}), against the "
             f"held-out data after a burn-in of {BURN_IN} samples (which drives a PLRNN's latent units): attractor "
             "projections of seed 0 on the truth's axes, amplitude spectra of the first variable (dashed: band edges), "
             "every seed's key measure (bar: the median), and the measures per seed and their median (D_stsp: binned "

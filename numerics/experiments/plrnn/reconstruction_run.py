@@ -32,6 +32,14 @@ def settings(system: str) -> dict:
     return SYSTEMS.get(system, OTHER)
 
 
+def bands_for(system: str, edge: float | None = None) -> dict:
+    """The spectrum bands a system is scored on: its own (`SYSTEMS`), or, with `edge` (cycles per time
+    unit; `plrnn reconstruct --band-edge`), all, low (below the edge) and high (from it up)."""
+    if edge is None:
+        return settings(system)["bands"]
+    return {"all": None, "low": (0.0, float(edge)), "high": (float(edge), float("inf"))}
+
+
 def forcing_interval(system: str, dt: float | None, length: int) -> tuple[int, str]:
     """τ_tf from the data's prediction horizon (`plrnn reconstruct --tau-tf auto`): the Lyapunov time
     1/(λ_max dt) in steps where the system's λ_max is known (Lorenz-63, dysts systems), else the lag
@@ -92,7 +100,7 @@ def reconstruct(inputs: dict, device: str, context: Context | None = None) -> di
     true = true[BURN_IN - 1:]
     free = generate(model, start, len(true) - 1)
     gen = free["observations"].to("cpu", torch.float64).numpy()
-    dt, bands = series.dt, settings(inputs["system"])["bands"]
+    dt, bands = series.dt, bands_for(inputs["system"], inputs.get("band_edge"))
     escaped = _escaped(gen)
     scores = {"escaped": escaped, "horizon": measures.prediction_horizon(
         true, np.nan_to_num(gen, nan=1e6, posinf=1e6, neginf=-1e6), HORIZON_ERROR)}
@@ -155,6 +163,13 @@ def compute(chunk: list, device: str, context=None) -> list:
     return out
 
 
-RECONSTRUCT = Kind(compute, lambda c: (c["kind"], c["system"], c["model"], c["seed"], c.get("tau")))
+GATES = {"lstm": 4, "gru": 3}  # matrix products per step against a PLRNN's one
+
+
+def work(c: dict) -> float:
+    return c["steps"] * c["window"] * c["batch"] * c["hidden"] ** 2 * GATES.get(c["model"], 1)
+
+
+RECONSTRUCT = Kind(compute, lambda c: (c["kind"], c["system"], c["model"], c["seed"], c.get("tau")), work=work)
 
 
