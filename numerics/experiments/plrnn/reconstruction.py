@@ -349,7 +349,7 @@ def plot(c: Config, n: Reconstruction):
                 ax.set_ylim(*limits[1])
             ax.set_xlabel(names[i] if i < len(names) else f"x{i}")
             ax.set_ylabel(names[j] if j < len(names) else f"x{j}")
-            ax.set_title(f"{system}: {title}", loc="right", fontsize=8)
+            ax.set_title(f"{shown_name(system)}: {title}", loc="right", fontsize=8)
             style.panel_label(ax, chr(ord("a") + r * columns + k))
         ax = axes[r, columns - 2]
         if "spectrum_true" in shown:
@@ -361,7 +361,7 @@ def plot(c: Config, n: Reconstruction):
             ax.axvline(edge, color="0.5", ls="--", lw=0.6)
         ax.set_xlabel("frequency (cycles per time unit)")
         ax.set_ylabel(f"amplitude of {names[0] if names else 'x0'}")
-        ax.set_title(f"{system}: spectra (seed 0)", loc="right", fontsize=8)
+        ax.set_title(f"{shown_name(system)}: spectra (seed 0)", loc="right", fontsize=8)
         ax.legend(fontsize=6, loc="lower left")
         style.panel_label(ax, chr(ord("a") + r * columns + columns - 2))
         _seed_strip(axes[r, columns - 1], n, system)
@@ -393,7 +393,12 @@ def _seed_strip(ax, n: Reconstruction, system: str) -> None:
         ax.set_ylabel({"spectrum_low": "low-band spectrum MSE", "kl": r"$D_{\mathrm{stsp}}$"}[key])
     ax.set_xticks(range(len(n.models)), [LABELS[m] for m in n.models])
     ax.set_xlim(-0.6, len(n.models) - 0.4)
-    ax.set_title(f"{system}: every seed (×: escaped)", loc="right", fontsize=8)
+    ax.set_title(f"{shown_name(system)}: seeds (×: escaped)", loc="right", fontsize=8)
+
+
+def shown_name(system: str) -> str:
+    """A system as figures and tables show it: a data file by its file name (result.json keeps the path)."""
+    return Path(system[len("data:"):]).name if system.startswith("data:") else system
 
 
 def table(n: Reconstruction) -> str:
@@ -405,15 +410,16 @@ def table(n: Reconstruction) -> str:
         return (f"{s:<10} {m:<7} {seed:>6} {fmt(r['kl'], 3):>7} {fmt(r['hellinger'], 3):>9} "
                 f"{fmt(r['spectrum_all'], 2):>8} {fmt(r['spectrum_low'], 2):>8} {fmt(r['spectrum_high'], 2):>8} "
                 f"{fmt(r['lyapunov'], 3):>7} {fmt(r['horizon'], 3):>7}")
-    for s in n.systems:
+    for system in n.systems:
+        s = shown_name(system)
         for m in n.models:
-            r = n.rows[s][m]
+            r = n.rows[system][m]
             for seed in range(r["runs"]):
                 lines.append(line(s, m, seed, {key: values[seed] for key, values in r["seeds"].items()}))
             lines.append(line(s, m, "median", r) + f"  escaped or diverged {r['escaped'] + r['diverged']}/{r['runs']}"
                          + (f", λ_max within ×{WITHIN:g} {fmt(r['lyapunov_reproduced'], 2)}"
                             if "lyapunov_reproduced" in r else ""))
-        lines.append(f"{s:<10} true λ_max {fmt(n.true_lyapunov.get(s), 3)}")
+        lines.append(f"{s:<10} true λ_max {fmt(n.true_lyapunov.get(system), 3)}")
     return "\n".join(lines)
 
 
