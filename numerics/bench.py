@@ -7,7 +7,7 @@ several repeats, with `torch.cuda.synchronize()` around each on a GPU. Peak memo
 is measured too, in a separate call ('peak_memory_*_bytes', 'memory_method'): on a GPU
 `torch.cuda.max_memory_allocated` above the memory already allocated; on the CPU the C heap in
 use (glibc's mallinfo2, which sees torch's tensors; tracemalloc does not, and the resident set
-size hides memory the allocator reuses), sampled from a thread every `SAMPLE_S` seconds, above
+size hides memory the allocator reuses), sampled from a thread every `timing.SAMPLE_S` seconds, above
 its value at the start, so allocations shorter than that can be missed; without glibc the
 ru_maxrss delta, which only shows a new high-water mark. On a GPU the run also measures the device's
 peaks, a large matrix product and a large copy, and states the training step's achieved FLOP/s
@@ -18,25 +18,22 @@ The command line timings run `rnnmemory` in fresh interpreters, imports included
 """
 from __future__ import annotations
 
-import ctypes
 import datetime
 import json
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-# Sampling period of the CPU peak-memory measurement (seconds).
-SAMPLE_S = 5e-4
+from .timing import device_peaks, median_time, peak_memory
+
 # The project's goals (ratios, except the command line's seconds on a 2-core CPU).
 CLI_GOAL_S = 2.0
 GOALS = {"cpu": {"ntk": 200.0, "step": 10.0, "ensemble": 2.0, "plrnn": 0.5, "packed-8": 3.0},
@@ -91,76 +88,6 @@ def bench_cli(device_name: str, repeats: int = 5) -> list[dict]:
                             "baseline_s": imports, "fast_s": seconds, "ratio": imports / seconds,
                             "goal_s": CLI_GOAL_S, "passed": seconds < CLI_GOAL_S, "device": device_name})
     return records
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def median_time(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median seconds of fn() over `repeats` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        _synchronize(device)
-        start = time.perf_counter()
-        fn()
-        _synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in
-                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-
-def _malloc_in_use() -> Callable[[], int] | None:
-    """Bytes the C allocator has handed out and not taken back (glibc's mallinfo2), or None without glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallinfo2.restype = _MallInfo2
-    except (OSError, AttributeError):
-        return None
-
-    def in_use() -> int:
-        info = libc.mallinfo2()
-        return info.uordblks + info.hblkhd  # heap chunks in use + large blocks mapped on their own
-
-    return in_use
-
-
-def peak_memory(fn: Callable[[], object], device: torch.device) -> tuple[int, str]:
-    """Peak memory of one call of fn above what was in use before it, in bytes, and how it was measured."""
-    if device.type == "cuda":
-        _synchronize(device)
-        before = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        _synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before, "torch.cuda.max_memory_allocated"
-    in_use = _malloc_in_use()
-    if in_use is None:  # the high-water mark of the process only moves when this call sets a new one
-        mark = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        fn()
-        return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - mark, 0), "ru_maxrss delta"
-    before = in_use()
-    peak, done = [before], threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], in_use())
-            time.sleep(SAMPLE_S)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        fn()
-    finally:
-        done.set()
-        sampler.join()
-    return max(peak[0], in_use()) - before, f"C heap in use above start (glibc mallinfo2, sampled every {SAMPLE_S * 1e3:g} ms)"
 
 
 def _record(name: str, kind: str, device: torch.device, device_name: str, repeats: int,
@@ -353,18 +280,6 @@ def bench_packed(device: torch.device, device_name: str, repeats: int, hidden: i
                                        (f"one pack of {K}, {steps} steps", lambda train=train: train(True)),
                                        runs=K, steps=steps, T=length, torch_threads=count))
     return records
-
-
-def device_peaks(device: torch.device, dtype: torch.dtype = torch.float64, repeats: int = 5) -> dict:
-    """Measured peaks: a large square matrix product (flop/s) and a large device copy (bytes read + written per s)."""
-    n = 8192 if device.type == "cuda" else 2048
-    a = torch.randn(n, n, dtype=dtype, device=device)
-    seconds = median_time(lambda: a @ a, device, repeats)
-    source = torch.empty(2 ** 28 if device.type == "cuda" else 2 ** 25, dtype=torch.uint8, device=device)
-    target = torch.empty_like(source)
-    copy_s = median_time(lambda: target.copy_(source), device, repeats)
-    return {"matmul_flop_per_s": 2 * n ** 3 / seconds, "matmul_size": n, "matmul_dtype": str(dtype).split(".")[-1],
-            "copy_bytes_per_s": 2 * source.numel() / copy_s, "copy_bytes": source.numel()}
 
 
 def run_benchmarks(device: str = "auto", quick: bool = False, *, cli: bool = True, threads: int | None = None) -> list[dict]:

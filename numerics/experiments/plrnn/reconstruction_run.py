@@ -25,6 +25,7 @@ SYSTEMS = {"lorenz63": {"dt": 0.05, "bands": {"all": None, "low": (0.0, 0.5), "h
                         "window": 100, "tau_tf": 10}}
 OTHER = {"dt": None, "bands": {"all": None}, "plot": (0, 1), "window": 100, "tau_tf": 10}  # dysts names, data files
 BINS, ESCAPE, HORIZON_ERROR, PLOT_POINTS, SPECTRUM_POINTS, STATES = 8, 10.0, 0.5, 1500, 200, 300
+WITHIN = 2.0  # λ_max reproduced: within this factor of the true exponent
 BURN_IN = 100  # held-out samples that drive a PLRNN (forced every step) before it runs freely
 
 
