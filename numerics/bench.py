@@ -276,7 +276,7 @@ def bench_packed(device: torch.device, device_name: str, repeats: int, hidden: i
                 where = f", {count} thread{'s' if count != 1 else ''}" if count else ""
                 records.append(_record(f"packed PLRNN training (K = {K}, M = {hidden}, batch {batch}, T = {length}"
                                        f"{where}) vs alone", f"packed-{K}", device, device_name, max(1, repeats // 2),
-                                       (f"{K} runs alone, {steps} steps each", lambda train=train: train(False)),
+                                       (f"{K} run{'s' * (K != 1)} alone, {steps} steps each", lambda train=train: train(False)),
                                        (f"one pack of {K}, {steps} steps", lambda train=train: train(True)),
                                        runs=K, steps=steps, T=length, torch_threads=count))
     return records
