@@ -39,7 +39,7 @@ class Config:
     ps: tuple = ()  # at the released τ (full scale)
     p: float = 0.5
     tau: float = 5.0
-    seeds: int = 2
+    seeds: int = 3  # the claim reads a median: 2 seeds made it hang on one run
     training: Training = Training(steps_per_length=None, steps=6000, stop=0.99)
 
 
