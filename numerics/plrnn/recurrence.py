@@ -102,22 +102,27 @@ class _PackedRecurrence(torch.autograd.Function):
     A (K, M), W (K, M, M), z0 (K, N, M)); the products are batched over runs (bmm), so each run's
     numbers are its own and a non-finite run never touches another. Unlike `_Recurrence` (one run,
     whose (T, N, M) buffers stay in cache), K runs' buffers do not: a whole-sequence product, mask or
-    transpose over (T, K, N, M) is bound by memory, so only z_t is stored, and relu(z_t), its mask
-    and every reduction (∂L/∂W, ∂L/∂A, ∂L/∂C, ∂L/∂h) are formed step by step while the step's slice
-    is in cache; the adjoint g_t lives in two (K, N, M) buffers."""
+    transpose over (T, K, N, M) is bound by memory, so every reduction is formed step by step while
+    the step's slice is in cache, and only z_t is stored. W, C and h act as one augmented matrix
+    [Wᵀ; Cᵀ; h] on the row x_t = [relu(z_t), s_t, 1] (one (K, N, M + I + 1) buffer, remade each step):
+    one product a step forward, and ∂L/∂[W, C, h] = Σ_t g_{t+1}ᵀ x_t one product a step backward;
+    the adjoint g_t lives in two (K, N, M) buffers."""
 
     @staticmethod
     def forward(ctx, inputs, C, h, A, W, z0, every_step: bool):
-        T, K, N, _ = inputs.shape
+        T, K, N, I = inputs.shape
         M = A.shape[1]
-        Z = inputs.new_empty(T + 1, K, N, M)  # only z_t is kept: relu(z_t) and its mask are remade in backward
-        r = inputs.new_empty(K, N, M)
+        Z = inputs.new_empty(T + 1, K, N, M)  # only z_t is kept: x_t is remade in backward (two T-long buffers would not stay in cache)
         Z[0] = z0
-        Wt, Ct, A_, h_ = W.transpose(1, 2), C.transpose(1, 2), A[:, None, :], h[:, None, :]
+        x, relu, drive = _row(inputs, M)
+        augmented = torch.cat([W.transpose(1, 2), C.transpose(1, 2), h[:, None, :]], 1)  # (K, M + I + 1, M)
+        A_ = A[:, None, :]
+        Zs, S = Z.unbind(0), inputs.unbind(0)  # views made once: indexing per step costs
         for t in range(T):
-            torch.clamp_min(Z[t], 0, out=r)
-            torch.baddbmm(h_, inputs[t], Ct, out=Z[t + 1])
-            Z[t + 1].baddbmm_(r, Wt).addcmul_(Z[t], A_)
+            torch.clamp_min(Zs[t], 0, out=relu)
+            drive.copy_(S[t])
+            torch.bmm(x, augmented, out=Zs[t + 1])
+            Zs[t + 1].addcmul_(Zs[t], A_)
         ctx.save_for_backward(inputs, A, W, Z)
         ctx.every_step = every_step
         return Z[1:].clone() if every_step else Z[T].clone()
@@ -127,29 +132,39 @@ class _PackedRecurrence(torch.autograd.Function):
     def backward(ctx, grad):
         inputs, A, W, Z = ctx.saved_tensors
         T, K, M = Z.shape[0] - 1, Z.shape[1], Z.shape[3]
+        I = inputs.shape[3]
         A_ = A[:, None, :]
-        grad_A, grad_h = torch.zeros_like(Z[0]), torch.zeros_like(Z[0])  # (K, N, M), summed over N at the end
-        grad_W = W.new_zeros(K, M, M)
-        grad_C = W.new_zeros(K, M, inputs.shape[3])
-        r, mask = torch.empty_like(Z[0]), torch.empty_like(Z[0])  # relu(z_t) and relu′(z_t) as numbers
+        grad_A = torch.zeros_like(Z[0])  # (K, N, M), summed over N at the end
+        grad_augmented = W.new_zeros(K, M, M + I + 1)  # ∂L/∂[W, C, h]
+        mask = torch.empty_like(Z[0])  # relu′(z_t) as numbers
+        x, relu, drive = _row(inputs, M)
         g = (grad[T - 1] if ctx.every_step else grad).clone()  # g = ∂L/∂z_{t+1}
         previous = torch.empty_like(g)
+        g, previous = (g, g.transpose(1, 2)), (previous, previous.transpose(1, 2))  # each buffer with its transpose
+        Zs, S = Z.unbind(0), inputs.unbind(0)
         for t in range(T - 1, -1, -1):
-            gT = g.transpose(1, 2)
-            torch.clamp_min(Z[t], 0, out=r)
-            grad_W.baddbmm_(gT, r)
-            grad_C.baddbmm_(gT, inputs[t])
-            grad_A.addcmul_(g, Z[t])
-            grad_h.add_(g)
-            torch.bmm(g, W, out=previous)  # ∂L/∂z_t = A ⊙ g + (g W) ⊙ 1[z_t > 0] (+ ∂L/∂z_t read directly)
-            torch.gt(Z[t], 0, out=mask)
-            previous.mul_(mask).addcmul_(g, A_)
+            torch.clamp_min(Zs[t], 0, out=relu)
+            drive.copy_(S[t])
+            grad_augmented.baddbmm_(g[1], x)
+            grad_A.addcmul_(g[0], Zs[t])
+            torch.bmm(g[0], W, out=previous[0])  # ∂L/∂z_t = A ⊙ g + (g W) ⊙ 1[z_t > 0] (+ ∂L/∂z_t read directly)
+            torch.gt(Zs[t], 0, out=mask)
+            previous[0].mul_(mask).addcmul_(g[0], A_)
             if ctx.every_step and t > 0:
-                previous.add_(grad[t - 1])
+                previous[0].add_(grad[t - 1])
             g, previous = previous, g
         needs = ctx.needs_input_grad  # g now holds ∂L/∂z_0
-        return (None, grad_C if needs[1] else None, grad_h.sum(1) if needs[2] else None,
-                grad_A.sum(1) if needs[3] else None, grad_W if needs[4] else None, g if needs[5] else None, None)
+        return (None, grad_augmented[:, :, M:M + I] if needs[1] else None,
+                grad_augmented[:, :, M + I] if needs[2] else None, grad_A.sum(1) if needs[3] else None,
+                grad_augmented[:, :, :M] if needs[4] else None, g[0] if needs[5] else None, None)
+
+
+def _row(inputs: torch.Tensor, M: int) -> tuple:
+    """A (K, N, M + I + 1) buffer for x_t = [relu(z_t), s_t, 1], its ones column set, and its relu and s views."""
+    _, K, N, I = inputs.shape
+    x = inputs.new_empty(K, N, M + I + 1)
+    x[..., M + I] = 1
+    return x, x[..., :M], x[..., M:M + I]
 
 
 def packed_plrnn_states(inputs: torch.Tensor, C: torch.Tensor, h: torch.Tensor, A: torch.Tensor, W: torch.Tensor,
