@@ -429,7 +429,9 @@ def check_train(spec, lr, out, force, fmt, **options):
 @click.option("--plan", is_flag=True, help="Print the cells and the estimated CPU and GPU time per figure, run "
               "nothing (rates from OUT's cells when it has some, else the reference CPU's).")
 def reproduce(scale, out, device, jobs, scheduler, plan):
-    """Rederive, recompute and redraw everything: every figure, OUT/report.md and OUT/report.html.
+    """Rederive, recompute and redraw everything: every figure (PNG, PDF and its data as CSV), the
+    report (OUT/report.html, the summary, and one OUT/report-PAPER.html per paper; OUT/report.md)
+    and OUT/claims.csv.
 
     Every run is a cell cached under OUT/cells; an interrupted run resumes where it stopped.
     With --jobs N > 1 the cells run on an embedded Dask LocalCluster; with --scheduler on an

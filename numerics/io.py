@@ -125,11 +125,15 @@ class ResultDir:
         return target
 
     def save_figure(self, fig, stem: str) -> list[Path]:
-        """PNG for looking, PDF (vector) for the paper; the figure is closed once saved."""
+        """PNG for looking, PDF (vector) for the paper, CSV (one row per plotted point, read from the
+        drawn figure: `figure_data`) for loading the numbers; the figure is closed once saved."""
         import matplotlib.pyplot as plt
 
-        paths = []
+        from .figure_data import tidy_rows, to_csv
+
         self.path.mkdir(parents=True, exist_ok=True)
+        paths = [self.path / f"{stem}.csv"]
+        write_atomic(paths[0], to_csv(tidy_rows(fig, stem)))
         for ext in ("png", "pdf"):
             buffer = io.BytesIO()
             fig.savefig(buffer, format=ext, dpi=200, bbox_inches="tight")

@@ -48,25 +48,47 @@ def test_reproduce_writes_everything(done):
     papers = summary["papers"]
     assert set(papers) == set(REGISTRY.papers) and all(p["cell_seconds"] > 0 for p in papers.values())
     assert sum(p["cells"] for p in papers.values()) >= summary["cells"]["total"]
-    assert "Compute time per paper" in (out / "report.md").read_text()
-    assert result.stdout.strip().splitlines()[-1].endswith("report.html")
+    assert "compute time" in (out / "report.md").read_text()
+    assert result.stdout.strip().splitlines()[-1].endswith("report.html")  # the summary page, named last
     assert result.stderr == ""  # no terminal, no progress bar; stdout only names the files
+
+
+def _pages(out):
+    return [out / "report.html"] + [out / f"report-{paper}.html" for paper in REGISTRY.papers]
 
 
 def test_html_is_self_contained(done):
     out, _ = done
-    page = (out / "report.html").read_text()
-    parser = Resources()
-    parser.feed(page)
-    assert "script" not in parser.tags and "link" not in parser.tags and "iframe" not in parser.tags
-    assert parser.links and all(link.startswith("data:image/png;base64,") for link in parser.links)
-    assert len(parser.links) == len(EXPERIMENTS)
-    assert "url(" not in page and "@import" not in page
+    images = 0
+    for path in _pages(out):
+        page = path.read_text()
+        parser = Resources()
+        parser.feed(page)
+        assert "script" not in parser.tags and "link" not in parser.tags and "iframe" not in parser.tags
+        assert "url(" not in page and "@import" not in page
+        # nothing the page loads or links to lies outside the run's files (the data's provenance may
+        # name its source's address in the text, as statsmodels does for the sunspots)
+        assert not [link for link in parser.links if "://" in link], f"{path.name} links outside the run"
+        assert "xmlns=" not in page and "<base" not in page
+        embedded = [link for link in parser.links if link.startswith("data:")]
+        assert all(link.startswith("data:image/png;base64,") for link in embedded)
+        assert all((out / link.split("#")[0]).exists() for link in parser.links
+                   if not link.startswith(("data:", "#"))), "a link to a file the run did not write"
+        images += len(embedded)
+    assert images == len(EXPERIMENTS)
+
+
+def test_mathematics_is_typeset_as_mathml(done):
+    out, _ = done
+    for path in _pages(out):
+        page = path.read_text()
+        assert "<math" in page and "$$" not in page and "\\alpha" not in page.split("<math", 1)[0], path.name
+    assert "$$" in (out / "report.md").read_text()  # the Markdown keeps LaTeX, which GitHub renders
 
 
 def test_every_claim_has_a_verdict_a_tolerance_and_a_source(done):
     out, _ = done
-    md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
+    md = (out / "report.md").read_text()
     records = [json.loads((out / name / "result.json").read_text()) for name in EXPERIMENTS]
     derivation = json.loads((out / "derivation" / "result.json").read_text())
     claims = [c for r in records for c in r["claims"]] + derivation["claims"]
@@ -74,11 +96,44 @@ def test_every_claim_has_a_verdict_a_tolerance_and_a_source(done):
     table = md.split("## Claims", 1)[1].split("## Derivation", 1)[0]
     rows = [line for line in table.splitlines() if re.search(r"\| (PASS|FAIL) \|", line)]
     assert len(rows) == len(claims)
-    assert page.count('class="pass"') + page.count('class="fail"') == 2 * len(claims) - 1  # claims table + per figure
+    verdicts = sum(p.read_text().count('class="pass"') + p.read_text().count('class="fail"') for p in _pages(out))
+    assert verdicts == 2 * len(claims) - 1  # the summary's table + each figure's (the derivation's is in the summary)
     passed = sum(c["passed"] for c in claims)
     assert f"{passed} of {len(claims)} claims pass" in md
     for claim in claims:
         assert claim["tolerance"] and claim["source"]
+
+
+def test_claims_and_figure_data_load_with_pandas(done):
+    pandas = pytest.importorskip("pandas")
+    out, _ = done
+    claims = pandas.read_csv(out / "claims.csv")
+    records = {name: json.loads((out / name / "result.json").read_text()) for name in EXPERIMENTS}
+    derivation = json.loads((out / "derivation" / "result.json").read_text())
+    assert len(claims) == sum(len(r["claims"]) for r in records.values()) + len(derivation["claims"])
+    assert set(claims["paper"]) == set(REGISTRY.papers)
+    assert int(claims["passed"].sum()) == sum(c["passed"] for r in [*records.values(), derivation] for c in r["claims"])
+    for name in EXPERIMENTS:
+        data = pandas.read_csv(out / name / f"{name}.csv")
+        assert list(data.columns[:3]) == ["figure", "panel", "panel_title"] and len(data) > 0, name
+        assert set(data["figure"]) == {name} and data[["x", "y"]].notna().any().all(), name
+
+
+def test_report_renders_in_a_real_browser(done):
+    """Headless Chromium at desktop and phone widths: no console error, no request leaving the files,
+    every image decoded, every formula laid out as MathML, nothing wider than the screen."""
+    from report_browser import check_pages, missing
+
+    reason = missing()
+    if reason:
+        pytest.skip(f"no browser check here: {reason}")
+    out, _ = done
+    for name, sizes in check_pages(_pages(out)).items():
+        for size, found in sizes.items():
+            where = f"{name} at {size} width"
+            assert found["errors"] == [] and found["external"] == [], (where, found["errors"], found["external"])
+            assert found["undecoded"] == 0 and found["formulas"] > 0 and found["unrendered"] == 0, (where, found)
+            assert found["scroll_width"] <= found["width"], (where, found["scroll_width"])
 
 
 def test_markdown_links_its_figures_and_escapes_markup(done):

@@ -111,11 +111,15 @@ class Experiment:
 @dataclasses.dataclass(frozen=True)
 class Paper:
     """A paper of the report: its title, and the spec and σ's of its theory, recorded in each of its
-    figures' result.json (None for papers without a linear-RNN spec)."""
+    figures' result.json (None for papers without a linear-RNN spec); `model`, the equations its
+    section opens with, as (sentence, LaTeX) pairs; `chosen`, what the toolkit chose or reconstructed
+    where the paper is silent, one sentence each, so the report never presents a choice as the paper's."""
 
     title: str
     spec: Any = None
     sigmas: dict | None = None
+    model: tuple = ()
+    chosen: tuple = ()
 
 
 class Registry:
