@@ -126,3 +126,24 @@ def test_subnormals_are_flushed_only_inside_training():
     with flush_denormals():
         assert float(tiny * 1.0) == 0.0
     assert float(tiny * 1.0) == pytest.approx(1e-39, rel=1e-3)
+
+
+def test_packed_reconstruction_runs_equal_the_runs_alone(float64):
+    """Teacher-forced generators (rplrnn at two strengths, plrnn) trained as one pack: curves and
+    parameters equal each run's own `train_reconstruction`; an LSTM beside them trains alone."""
+    from numerics.plrnn.reconstruct import train_reconstruction, train_reconstructions
+
+    t = np.linspace(0, 20, 400)
+    series = np.stack([np.sin(t), np.cos(1.3 * t), np.sin(0.7 * t) * np.cos(t)], 1)
+    runs = [{"model": "rplrnn", "seed": 0, "tau": 5.0}, {"model": "plrnn", "seed": 1},
+            {"model": "rplrnn", "seed": 2, "p": 0.25, "tau": 1.0}, {"model": "lstm", "seed": 3}]
+    options = dict(hidden=8, window=12, tau_tf=4, steps=6, batch=5, lr=0.01, schedule="cosine", clip=0.5)
+    packed = train_reconstructions(series, runs, **options)
+    assert [r["config"].get("packed") for r in packed] == [3, 3, 3, None]
+    for run, got in zip(runs, packed):
+        alone = train_reconstruction(series, run["model"], seed=run["seed"], p=run.get("p", 0.5),
+                                     tau=run.get("tau", 5.0), **options)
+        np.testing.assert_allclose(got["curve"]["loss"], alone["curve"]["loss"], rtol=1e-9)
+        np.testing.assert_allclose(got["curve"]["regularizer"], alone["curve"]["regularizer"], rtol=1e-9, atol=1e-15)
+        for name, value in alone["parameters"].items():
+            np.testing.assert_allclose(got["parameters"][name], value, rtol=1e-8, atol=1e-12, err_msg=name)

@@ -40,7 +40,7 @@ td.pass { color: #fff; background: #009E73; font-weight: bold; text-align: cente
 td.fail { color: #fff; background: #D55E00; font-weight: bold; text-align: center; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { font-size: .88em; color: #444; }
+figcaption { font-size: .95em; color: #222; margin-top: .4em; }
 code, pre { font-family: Menlo, Consolas, monospace; font-size: .88em; background: #f6f8fa; }
 pre { padding: .6em; overflow-x: auto; }
 .summary { font-size: 1.1em; padding: .6em; background: #f2f4f7; border-left: 4px solid #0072B2; }
@@ -110,7 +110,7 @@ def markdown(blocks: list) -> str:
         elif kind == "code":
             lines += ["```", body[0], "```", ""]
         elif kind == "figure":
-            lines += [f"![{_md_text(body[1])}]({body[0]})", "", f"*{_md_text(body[1])}*", ""]
+            lines += [f"![{_md_text(body[1])}]({body[0]})", "", _md_text(body[2] if len(body) > 2 else body[1]), ""]
         elif kind == "table":
             header, rows = body[:2]
             lines.append("| " + " | ".join(_md_text(h, True) for h in header) + " |")
@@ -155,7 +155,7 @@ def to_html(blocks: list, root: Path, title: str) -> str:
             width = round(0.65 * int.from_bytes(png[16:20], "big"))
             out.append(f'<figure><img alt="{html.escape(body[1])}" style="width: {width}px" '
                        f'src="data:image/png;base64,{data}">'
-                       f"<figcaption>{html.escape(body[1])}</figcaption></figure>")
+                       f"<figcaption>{_html_text(body[2] if len(body) > 2 else body[1])}</figcaption></figure>")
         elif kind == "table":
             header, rows = body[:2]
             css = f' class="{body[2]}"' if len(body) > 2 else ""
@@ -275,9 +275,10 @@ class Report:
         for name, rec in shown:
             exp = self.registry.experiments[name]
             numbers = exp.numbers(**rec["numbers"])
+            # the caption says what the reader should see: the experiment's own description of its numbers
             out += [("h", level + 1, f"{name}. {rec['title']}", name),
-                    ("figure", f"{name}/{name}.png", f"{name}. {rec['title']}."),
-                    ("p", exp.describe(numbers) + f" Source: {name}/result.json ({len(rec['cells'])} cells).")]
+                    ("figure", f"{name}/{name}.png", f"{name}. {rec['title']}.",
+                     exp.describe(numbers) + f" Source: {name}/result.json ({len(rec['cells'])} cells).")]
             if rec["claims"]:
                 out.append(("table", ["claim", "measured", "tolerance", "verdict"],
                             [[c["claim"], fmt(c["measured"]), c["tolerance"], _verdict(c)] for c in rec["claims"]]))

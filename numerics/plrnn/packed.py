@@ -2,6 +2,7 @@
 
     PackedPLRNN([PLRNN, …])      the runs' parameters stacked (each run keeps its own draw, its own
                                   regularized units, τ_A and τ_W); unpack(k, model) copies run k back
+    packed_forced_loss(packed, windows, tau_tf, observed)   K generators under sparse teacher forcing
 
 The recurrence is `recurrence.packed_plrnn_states` (the hand-written backward, batched over runs),
 so run k's numbers are its own: a run whose loss turns non-finite never touches another, and the
@@ -20,7 +21,7 @@ PARAMETERS = ("A", "W", "h", "C", "z0", "B")
 
 
 class PackedPLRNN(nn.Module):
-    """K PLRNNs (same input size, width and outputs; readout at the last step; one reduction) as one module."""
+    """K PLRNNs (same input size, width, outputs, readout and reduction) as one module."""
 
     def __init__(self, models: list[PLRNN]):
         super().__init__()
@@ -28,11 +29,15 @@ class PackedPLRNN(nn.Module):
             raise NumericsError("a pack needs at least one PLRNN")
         first = models[0]
         shapes = {tuple(getattr(m, name).shape for name in PARAMETERS) for m in models}
-        if len(shapes) != 1 or {m.readout for m in models} != {"last"} or len({m.reduction for m in models}) != 1:
-            raise NumericsError("packed PLRNNs must share input size, width, outputs, the readout at the last step "
-                                "and the regularizer's reduction")
-        for name in PARAMETERS:
-            self.register_parameter(name, nn.Parameter(torch.stack([getattr(m, name).detach() for m in models])))
+        trained = {tuple(getattr(m, name).requires_grad for name in PARAMETERS) for m in models}
+        if len(shapes) != 1 or len({m.readout for m in models}) != 1 or len({m.reduction for m in models}) != 1 \
+                or len(trained) != 1:
+            raise NumericsError("packed PLRNNs must share input size, width, outputs, the readout, the regularizer's "
+                                "reduction and which parameters are trained")
+        for name in PARAMETERS:  # a block frozen in the runs (a generator's C, its identity B) stays frozen
+            self.register_parameter(name, nn.Parameter(torch.stack([getattr(m, name).detach() for m in models]),
+                                                       requires_grad=getattr(first, name).requires_grad))
+        self.readout = first.readout
         M = first.hidden
         self.reduction = first.reduction
         units = torch.zeros(len(models), M, dtype=first.A.dtype)
@@ -52,7 +57,9 @@ class PackedPLRNN(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """B z_T per run, (K, N, outputs), for inputs (K, N, T, input_size) — each run its own batch —
-        or (N, T, input_size), the same batch for every run (scoring a split)."""
+        or (N, T, input_size), the same batch for every run (scoring a split). Readout at the last step."""
+        if self.readout != "last":
+            raise NumericsError("a packed forward reads the last step; generators are run by `packed_forced_loss`")
         if inputs.dim() == 3:
             inputs = inputs.expand(self.runs, *inputs.shape)
         # time-major (T, K, N, I): each step's slice is one contiguous block; the drive C s_t + h is
@@ -86,3 +93,20 @@ class PackedPLRNN(nn.Module):
     def load_run_state(self, k: int, state: dict) -> None:
         for name in PARAMETERS:
             getattr(self, name)[k].copy_(state[name])
+
+
+def packed_forced_loss(packed: PackedPLRNN, windows: torch.Tensor, tau_tf: int, observed: int) -> torch.Tensor:
+    """`generators.forced_loss` for K PLRNN generators with the identity observation, each on its own
+    windows (K, batch, L, N): the first N units are the observations, replaced by the data every τ_tf
+    steps; returns the (K,) mean squared errors of the forced predictions of x_1 … x_{L−1}."""
+    K, batch, L, N = windows.shape
+    M = packed.A.shape[1]
+    W_t, A, h = packed.recurrent_matrix().transpose(1, 2), packed.A[:, None, :], packed.h[:, None, :]
+    z = torch.cat([windows[:, :, 0], packed.z0[:, None, observed:].expand(K, batch, M - observed)], 2)
+    predicted = []
+    for k in range(1, L):
+        z = torch.addcmul(torch.baddbmm(h, z.clamp_min(0), W_t), z, A)
+        predicted.append(z[..., :observed])
+        if k % tau_tf == 0:
+            z = torch.cat([windows[:, :, k], z[..., observed:]], 2)  # the data replace the observed units
+    return (torch.stack(predicted, 2) - windows[:, :, 1:]).square().mean((1, 2, 3))

@@ -63,8 +63,9 @@ from .reconstruction_run import (  # noqa: F401
     settings,
 )
 
-# 2: visited states kept (R3); 3: a burn-in; 4: one scored segment for all, no DC bin; 5: ≤ PLOT_POINTS kept
-CELL_VERSION = 5
+# 2: visited states kept (R3); 3: a burn-in; 4: one scored segment for all, no DC bin; 5: ≤ PLOT_POINTS kept;
+# 6: a system's PLRNN runs at one recipe train as one pack
+CELL_VERSION = 6
 @dataclasses.dataclass(frozen=True)
 class Training:
     hidden: int = 50
@@ -90,11 +91,26 @@ class Config:
     training: Training = Training()
     dt: float | None = None  # the sampling step of every system (None: each system's own, `SYSTEMS`)
     band_edge: float | None = None  # low/high spectrum bands split here (cycles per time unit; None: `SYSTEMS`)
+    # a system's own recipe where it needs one: (system, Training, dt); the others use `training` and `dt`
+    per_system: tuple = ()
+
+
+def recipe(c: Config, system: str) -> tuple[Training, float | None]:
+    """The training recipe and sampling step a system's runs use."""
+    for name, training, dt in c.per_system:
+        if name == system:
+            return training, dt
+    return c.training, c.dt
 
 
 SCALES = {"quick": Config(),
+          # Lorenz-63 at full scale: the recipe under which the quick scale's limit cycles became chaos (2 of 3
+          # rPLRNN seeds within 2× of λ_max at 100 000 steps; docs/papers/plrnn.md): dt 0.01, windows of 200
+          # forced every 25 steps (a quarter of a Lyapunov time), M = 30, Adam 1e-3 cosine, batch 16
           "full": Config(models=("rplrnn", "plrnn", "lstm", "gru"), seeds=5, length=20_000, test_length=20_000,
-                         taus=(0.0, 0.5, 1.0, 5.0, 25.0, 100.0), training=Training(steps=30_000, batch=32)),
+                         taus=(0.0, 0.5, 1.0, 5.0, 25.0, 100.0), training=Training(steps=30_000, batch=32),
+                         per_system=(("lorenz63", Training(hidden=30, window=200, tau_tf=25, steps=100_000, batch=16,
+                                                           lr=1e-3), 0.01),)),
           "tiny": Config(models=("rplrnn", "gru"), seeds=2, length=300, test_length=200, taus=(0.0, 5.0),
                          training=Training(hidden=6, window=20, tau_tf=5, steps=3, batch=4))}
 
@@ -108,9 +124,9 @@ def _forcing(t: Training, system: str) -> int:
 
 
 def cell(c: Config, system: str, model: str, seed: int, tau: float | None = None) -> dict:
-    t = c.training
+    t, dt = recipe(c, system)
     inputs = {"kind": "plrnn-reconstruct", "version": CELL_VERSION, "system": system,
-              "dt": settings(system)["dt"] if c.dt is None else float(c.dt),
+              "dt": settings(system)["dt"] if dt is None else float(dt),
               "length": c.length, "test_length": c.test_length, "noise": c.noise, "data_seed": 0, "model": model,
               "seed": seed, "hidden": t.hidden, "window": _window(t, system), "tau_tf": _forcing(t, system),
               "steps": t.steps,
@@ -138,7 +154,6 @@ def check_config(c: Config) -> list[str]:
     from ...dynamics import systems
     from ...errors import NumericsError
 
-    t = c.training
     for model in c.models:
         if model not in MODELS:
             raise NumericsError(f"unknown model {model!r} (choose {', '.join(MODELS)})")
@@ -148,16 +163,17 @@ def check_config(c: Config) -> list[str]:
         raise NumericsError(f"the held-out samples must be at least {BURN_IN + 2} (a burn-in of {BURN_IN} and a free "
                             f"run), got {c.test_length}")
     for system in c.systems:
+        t = recipe(c, system)[0]
         window, tau_tf = _window(t, system), _forcing(t, system)
         if tau_tf < 1:
             raise NumericsError(f"the teacher-forcing interval τ_tf must be ≥ 1, got {tau_tf}")
         if not 2 <= window <= c.length:
             raise NumericsError(f"the window must be from 2 to the {c.length} training samples, got {window}")
-    if not 0 <= t.p <= 1 or not t.tau >= 0 or any(not tau >= 0 for tau in c.taus):
-        raise NumericsError(f"p must be in [0, 1] and τ ≥ 0, got p = {t.p:g}, τ = {t.tau:g}")
+        if not 0 <= t.p <= 1 or not t.tau >= 0 or any(not tau >= 0 for tau in c.taus):
+            raise NumericsError(f"p must be in [0, 1] and τ ≥ 0, got p = {t.p:g}, τ = {t.tau:g}")
     notes = []
     for system in c.systems:
-        inputs = cell(c, system, c.models[0], 0)
+        inputs, t = cell(c, system, c.models[0], 0), recipe(c, system)[0]
         need = c.length + c.test_length
         spec = systems.parse_system(system, dt=inputs["dt"], length=need,
                                     noise=0.0 if system.startswith("data:") else c.noise, min_length=need)
@@ -266,12 +282,17 @@ class Reconstruction:
 
 
 def training_setting(c: Config) -> str:
-    t = c.training
-    windows = "windows of " + ", ".join(f"{_window(t, s)} ({s})" for s in c.systems)
-    forcing = "every " + ", ".join(f"{_forcing(t, s)} ({s})" for s in c.systems) + " steps"
-    return (f"M = {t.hidden}, {windows}, teacher forcing {forcing}, {t.steps} steps of batch "
-            f"{t.batch}, Adam {t.lr:g} ({t.schedule}); {c.length} training and {c.test_length} held-out samples, "
-            f"noise {c.noise:g} sd; rPLRNN p = {t.p:g}, τ = {t.tau:g}; {c.seeds} seed{'s' * (c.seeds != 1)}")
+    def one(t: Training, systems: list) -> str:
+        windows = "windows of " + ", ".join(f"{_window(t, s)} ({s})" for s in systems)
+        forcing = "every " + ", ".join(f"{_forcing(t, s)} ({s})" for s in systems) + " steps"
+        return (f"M = {t.hidden}, {windows}, teacher forcing {forcing}, {t.steps} steps of batch {t.batch}, "
+                f"Adam {t.lr:g} ({t.schedule}); rPLRNN p = {t.p:g}, τ = {t.tau:g}")
+    own = [name for name, _, _ in c.per_system if name in c.systems]
+    shared = [s for s in c.systems if s not in own]
+    parts = ([one(c.training, shared)] if shared else []) + [
+        f"{name}: " + one(recipe(c, name)[0], [name]) + f", dt = {recipe(c, name)[1]:g}" for name in own]
+    return (f"{'; '.join(parts)}; {c.length} training and {c.test_length} held-out samples, noise {c.noise:g} sd; "
+            f"{c.seeds} seed{'s' * (c.seeds != 1)}")
 
 
 def analyze(c: Config, lookup: Lookup) -> Reconstruction:

@@ -66,30 +66,48 @@ def _escaped(gen: np.ndarray) -> int | None:
     return int(np.argmax(bad)) if bad.any() else None
 
 
-def reconstruct(inputs: dict, device: str, context: Context | None = None) -> dict:
-    """Simulate, train, generate and score one cell (module docstring)."""
-    import torch
-
-    from ...dynamics import measures, systems
-    from ...pipeline.cells import cell_key
-    from ...plrnn.generators import forced_states, generate, model_from_result
-    from ...plrnn.reconstruct import train_reconstruction
-    from ...plrnn.regions import step_jacobians
-    from ...train.runtime import progress_reporter
+def _series(inputs: dict):
+    """The cell's system simulated (or read), split into training samples and held-out ones."""
+    from ...dynamics import systems
 
     spec = systems.parse_system(inputs["system"], dt=inputs["dt"], length=inputs["length"] + inputs["test_length"],
                                 noise=0.0 if inputs["system"].startswith("data:") else inputs["noise"])
     series = systems.make_series(spec, seed=inputs["data_seed"], min_length=inputs["length"] + inputs["test_length"])
-    x = series.observed
-    train, true = x[:inputs["length"]], x[inputs["length"]:]
+    return spec, series
+
+
+def _training(inputs: dict) -> dict:
+    return dict(hidden=inputs["hidden"], window=inputs["window"], tau_tf=inputs["tau_tf"], steps=inputs["steps"],
+                batch=inputs["batch"], lr=inputs["lr"], schedule=inputs["schedule"])
+
+
+def reconstruct(inputs: dict, device: str, context: Context | None = None) -> dict:
+    """Simulate, train, generate and score one cell (module docstring)."""
+    from ...pipeline.cells import cell_key
+    from ...plrnn.reconstruct import train_reconstruction
+    from ...train.runtime import progress_reporter
+
+    spec, series = _series(inputs)
     context = context or Context()
-    checkpoint = _checkpoint(context.checkpoints, cell_key(inputs))
     name = f"{inputs['system']}/{inputs['model']} seed {inputs['seed']}"
-    result = train_reconstruction(train, inputs["model"], hidden=inputs["hidden"], window=inputs["window"],
-                                  tau_tf=inputs["tau_tf"], steps=inputs["steps"], batch=inputs["batch"], lr=inputs["lr"],
-                                  schedule=inputs["schedule"], p=inputs.get("p", 0.5), tau=inputs.get("tau", 0.0),
-                                  seed=inputs["seed"], checkpoint=checkpoint, device=device,
-                                  progress=progress_reporter(name, inputs["steps"]) if context.progress else None)
+    result = train_reconstruction(series.observed[:inputs["length"]], inputs["model"], seed=inputs["seed"],
+                                  p=inputs.get("p", 0.5), tau=inputs.get("tau", 0.0),
+                                  checkpoint=_checkpoint(context.checkpoints, cell_key(inputs)), device=device,
+                                  progress=progress_reporter(name, inputs["steps"]) if context.progress else None,
+                                  **_training(inputs))
+    return score(inputs, spec, series, result)
+
+
+def score(inputs: dict, spec, series, result: dict) -> dict:
+    """Generate from a trained run past the burn-in and score it against the held-out samples."""
+    import torch
+
+    from ...dynamics import measures, systems
+    from ...plrnn.generators import forced_states, generate, model_from_result
+    from ...plrnn.regions import step_jacobians
+
+    x = series.observed
+    true = x[inputs["length"]:]
     model = model_from_result(result)
     dtype = next(model.parameters()).dtype
     # every model is scored on the held-out samples after the burn-in; a PLRNN is driven through the
@@ -151,17 +169,35 @@ def _checkpoint(folder: str | None, key: str) -> Path | None:
 
 
 def compute(chunk: list, device: str, context=None) -> list:
-    """Cells of kind 'plrnn-reconstruct', one training run each."""
+    """Cells of kind 'plrnn-reconstruct' that share a system and a recipe (`pack_key`): their PLRNN
+    runs train as one pack (`train_reconstructions`), each then generates and is scored alone. With a
+    checkpoint folder (`plrnn reconstruct`) every run trains alone, so each can resume."""
     from ...errors import TrainingDiverged
+    from ...plrnn.reconstruct import train_reconstructions
     from ...train.runtime import diverged_result
 
+    context = context or Context()
+    if context.checkpoints is not None or context.progress or len(chunk) == 1:
+        trained = [None] * len(chunk)
+    else:
+        spec, series = _series(chunk[0])
+        trained = train_reconstructions(series.observed[:chunk[0]["length"]],
+                                        [{"model": c["model"], "seed": c["seed"], "p": c.get("p", 0.5),
+                                          "tau": c.get("tau", 0.0)} for c in chunk], device=device, **_training(chunk[0]))
     out = []
-    for c in chunk:
+    for c, result in zip(chunk, trained):
         try:
-            out.append(reconstruct(c, device, context))
+            if isinstance(result, TrainingDiverged):
+                raise result
+            out.append(reconstruct(c, device, context) if result is None else score(c, spec, series, result))
         except TrainingDiverged as error:
             out.append(diverged_result(error))
     return out
+
+
+def pack_key(c: dict) -> tuple:
+    """Cells one `compute` call may train together: one system and data, one recipe; any model, seed, p, τ."""
+    return tuple((k, str(v)) for k, v in sorted(c.items()) if k not in ("model", "seed", "p", "tau"))
 
 
 GATES = {"lstm": 4, "gru": 3}  # matrix products per step against a PLRNN's one
@@ -171,6 +207,7 @@ def work(c: dict) -> float:
     return c["steps"] * c["window"] * c["batch"] * c["hidden"] ** 2 * GATES.get(c["model"], 1)
 
 
-RECONSTRUCT = Kind(compute, lambda c: (c["kind"], c["system"], c["model"], c["seed"], c.get("tau")), work=work)
+PACK = 6  # a system's runs at one recipe (3 seeds × rPLRNN and PLRNN at the quick scale) share a pack
+RECONSTRUCT = Kind(compute, pack_key, chunk=PACK, work=work)
 
 
