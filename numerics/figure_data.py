@@ -52,45 +52,92 @@ def _colour(artist):
     return None
 
 
-def _legend_names(fig) -> dict:
-    """{colour: text} over every legend of the figure, for colours that name one entry only."""
+def _look(artist) -> tuple:
+    """What tells series apart in a legend: colour, line style and marker (hollow or filled)."""
+    style = getattr(artist, "get_linestyle", lambda: None)()
+    style = style if isinstance(style, str) else None  # collections and patches: not told apart by it
+    marker = getattr(artist, "get_marker", lambda: None)()
+    marker = marker if isinstance(marker, str) else None
+    hollow = getattr(artist, "get_markerfacecolor", lambda: "")() == "none"
+    return (_colour(artist), None if style in ("None", "", " ", "none") else style,
+            None if marker in ("None", "", " ", "none", None) else marker, hollow)
+
+
+def _legend_names(legends: list) -> dict:
+    """{look: text} and {colour: (text, look)} over the given legends, for keys that name one entry only."""
     entries: dict = {}
-    legends = [ax.get_legend() for ax in fig.get_axes()] + list(fig.legends)
     for legend in (lg for lg in legends if lg is not None):
         for handle, text in zip(legend.legend_handles, legend.get_texts()):
-            colour = _colour(handle) if handle is not None else None
-            if colour is not None:
-                entries.setdefault(colour, set()).add(_text(text.get_text()))
-    return {colour: names.pop() for colour, names in entries.items() if len(names) == 1}
+            if handle is not None and _colour(handle) is not None:
+                look = _look(handle)
+                for key in (look, look[0]):
+                    entries.setdefault(key, set()).add((_text(text.get_text()), look))
+    return {key: next(iter(found)) for key, found in entries.items() if len({name for name, _ in found}) == 1}
+
+
+STYLES = {":": "dotted", "--": "dashed", "-.": "dash-dot", "-": "solid"}
+
+
+def _legend_name(look: tuple, legend: dict) -> str | None:
+    """The legend entry drawn like this artist; failing that, the one entry of its colour, with what
+    differs said (a dotted bound, open markers for released values)."""
+    if look in legend:
+        return legend[look][0]
+    if look[0] in legend:
+        name, entry = legend[look[0]]
+        extra = ([STYLES.get(look[1], "line")] if look[1] != entry[1] and look[1] else []) + \
+            (["open markers"] if look[3] and not entry[3] else [])
+        return name + (f" ({', '.join(extra)})" if extra else "")
+    return None
 
 
 def _categories(ax):
-    """x ↦ tick label, where the x axis labels categories with words (None otherwise)."""
+    """x ↦ tick label, where a linear x axis has ticks placed by hand (or by category) and words for
+    labels (None otherwise: numbers, log axes)."""
+    from matplotlib.category import StrCategoryLocator
+    from matplotlib.ticker import FixedLocator
+
+    if ax.get_xscale() != "linear" or not isinstance(ax.xaxis.get_major_locator(), (FixedLocator, StrCategoryLocator)):
+        return None
     ticks = np.asarray(ax.get_xticks(), dtype=float)
-    labels = [t.get_text() for t in ax.get_xticklabels()]
+    labels = [_text(t.get_text()) for t in ax.get_xticklabels()]
     if len(ticks) != len(labels) or not any(re.search(r"[A-Za-z]", label) for label in labels):
         return None
     spacing = np.min(np.diff(np.sort(ticks))) if len(ticks) > 1 else 1.0
 
     def category(x):
         i = int(np.argmin(np.abs(ticks - x)))
-        return _text(labels[i]) if abs(ticks[i] - x) <= spacing / 2 else ""
+        return labels[i] if abs(ticks[i] - x) <= spacing / 2 else ""
     return category
 
 
-def _errors(ax) -> dict:
-    """{id of an error bar's data line: half the vertical extent of each of its bars}."""
-    out = {}
+def _bar_errors(container) -> dict:
+    """{x: half extent} of an error-bar container's vertical bars (empty for None)."""
+    lines = getattr(container, "lines", None)
+    if not (lines and lines[2]):
+        return {}
+    return {seg[0][0]: abs(seg[1][1] - seg[0][1]) / 2 for seg in lines[2][-1].get_segments() if len(seg) > 1}
+
+
+def _errors(ax) -> tuple[dict, list]:
+    """({id of an error bar's data line: {x: half the bar's extent}}, [(x, y centre, half extent) of
+    error bars drawn without a data line (fmt='none', bar(yerr=…))])."""
+    keyed, loose = {}, []
+    on_bars = {id(getattr(c, "errorbar", None)) for c in ax.containers if getattr(c, "errorbar", None) is not None}
     for container in ax.containers:
         lines = getattr(container, "lines", None)
-        if not (getattr(container, "has_yerr", False) and lines and lines[0] is not None and lines[2]):
-            continue
-        segments = lines[2][-1].get_segments()
-        out[id(lines[0])] = [abs(s[1][1] - s[0][1]) / 2 if len(s) > 1 else np.nan for s in segments]
-    return out
+        if not (getattr(container, "has_yerr", False) and lines and lines[2]) or id(container) in on_bars:
+            continue  # a bar chart's error bars go with its bars
+        bars = [(s[0][0], (s[0][1] + s[1][1]) / 2, abs(s[1][1] - s[0][1]) / 2)
+                for s in lines[2][-1].get_segments() if len(s) > 1]
+        if lines[0] is not None:
+            keyed[id(lines[0])] = {x: half for x, _, half in bars}
+        else:
+            loose.append((container.get_label(), bars))
+    return keyed, loose
 
 
-def axes_rows(ax, index: int, figure: str, legend: dict | None = None) -> list[dict]:
+def axes_rows(ax, index: int, figure: str, figure_legend: dict | None = None) -> list[dict]:
     from matplotlib.collections import LineCollection, PathCollection, PolyCollection
     from matplotlib.image import AxesImage
     from matplotlib.patches import Rectangle
@@ -98,17 +145,17 @@ def axes_rows(ax, index: int, figure: str, legend: dict | None = None) -> list[d
     caps = {id(cap) for c in ax.containers if hasattr(c, "has_yerr") for cap in (c.lines[1] or ())}
     base = {"figure": figure, "panel": _panel(ax, index), "panel_title": _text(ax.get_title()),
             "x_label": _text(ax.get_xlabel()), "y_label": _text(ax.get_ylabel())}
-    rows, errors, unnamed, legend, category = [], _errors(ax), {}, legend or {}, _categories(ax)
+    (errors, loose), unnamed, category = _errors(ax), {}, _categories(ax)
+    rows, legend = [], {**(figure_legend or {}), **_legend_names([ax.get_legend()])}  # the axes' own legend first
     container_labels = {id(c.lines[0]): c.get_label() for c in ax.containers if hasattr(c, "has_yerr")}
 
     def name(artist, kind: str) -> str:
         label = container_labels.get(id(artist)) or (artist.get_label() if hasattr(artist, "get_label") else "")
         if label and not label.startswith("_"):
             return _text(label)
-        colour = _colour(artist)
-        if colour in legend:
-            hollow = getattr(artist, "get_markerfacecolor", lambda: "")() == "none"
-            return legend[colour] + (" (open markers)" if hollow else "")
+        named = _legend_name(_look(artist), legend)
+        if named:
+            return named
         unnamed[kind] = unnamed.get(kind, 0) + 1
         return f"{kind} {unnamed[kind]} (no legend entry)"
 
@@ -120,11 +167,20 @@ def axes_rows(ax, index: int, figure: str, legend: dict | None = None) -> list[d
                          "value": values[i] if values is not None else ""})
 
     for line in ax.get_lines():
-        xs, ys = _numbers(line.get_xdata()), _numbers(line.get_ydata())
-        if xs.size == 0 or not line.get_visible() or id(line) in caps:  # error-bar caps are in y_error
+        if not line.get_visible() or id(line) in caps:  # error-bar caps are in y_error
+            continue
+        try:
+            xs, ys = _numbers(line.get_xdata()), _numbers(line.get_ydata())
+        except (TypeError, ValueError):  # categorical strings: their positions on the axis
+            xs, ys = _numbers(line.get_xdata(orig=False)), _numbers(line.get_ydata(orig=False))
+        if xs.size == 0:
             continue
         kind = "line" if line.get_linestyle() not in ("None", "", " ", "none") else "points"
-        add(name(line, kind), kind, xs, ys, errors.get(id(line)))
+        half = errors.get(id(line), {})
+        add(name(line, kind), kind, xs, ys, [half.get(x, "") for x in xs] if half else None)
+    for label, bars in loose:
+        series = _text(label) if label and not str(label).startswith("_") else "error bars (no legend entry)"
+        add(series, "error bar", [b[0] for b in bars], [b[1] for b in bars], [b[2] for b in bars])
     for coll in ax.collections:
         if not coll.get_visible():
             continue
@@ -145,7 +201,10 @@ def axes_rows(ax, index: int, figure: str, legend: dict | None = None) -> list[d
         if patches:
             label = (_text(container.get_label()) if not str(container.get_label()).startswith("_")
                      else name(patches[0], "bars"))
-            add(label, "bar", [p.get_x() + p.get_width() / 2 for p in patches], [p.get_y() + p.get_height() for p in patches])
+            xs = [p.get_x() + p.get_width() / 2 for p in patches]
+            half = _bar_errors(getattr(container, "errorbar", None))
+            add(label, "bar", xs, [p.get_y() + p.get_height() for p in patches],
+                [half.get(x, "") for x in xs] if half else None)
     for image in ax.get_images():
         if isinstance(image, AxesImage):
             array = np.ma.filled(np.ma.asarray(image.get_array(), dtype=float), np.nan)
@@ -166,7 +225,7 @@ def tidy_rows(fig, figure: str) -> list[dict]:
     """Every plotted point of a drawn figure, one dict per row (`COLUMNS`); colour bars are left out
     (their values are the map's)."""
     axes = [ax for ax in fig.get_axes() if ax.get_label() != "<colorbar>"]
-    legend = _legend_names(fig)
+    legend = _legend_names(list(fig.legends))
     return [row for index, ax in enumerate(axes) for row in axes_rows(ax, index, figure, legend)]
 
 

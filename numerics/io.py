@@ -132,8 +132,14 @@ class ResultDir:
         from .figure_data import tidy_rows, to_csv
 
         self.path.mkdir(parents=True, exist_ok=True)
-        paths = [self.path / f"{stem}.csv"]
-        write_atomic(paths[0], to_csv(tidy_rows(fig, stem)))
+        paths = []
+        try:
+            rows = tidy_rows(fig, stem)
+        except Exception as error:  # the figure matters more than its table: say so, draw it anyway
+            print(f"rnnmemory: {stem}.csv not written ({type(error).__name__}: {error})", file=sys.stderr)
+        else:
+            paths.append(self.path / f"{stem}.csv")
+            write_atomic(paths[0], to_csv(rows))
         for ext in ("png", "pdf"):
             buffer = io.BytesIO()
             fig.savefig(buffer, format=ext, dpi=200, bbox_inches="tight")

@@ -53,3 +53,27 @@ def test_csv_round_trip(figure):
     table = list(csv.DictReader(io.StringIO(to_csv(rows))))
     assert len(table) == len(rows) and list(table[0]) == list(COLUMNS)
     assert float(table[0]["y"]) == rows[0]["y"]
+
+
+def test_series_of_one_colour_are_told_apart_and_log_axes_name_no_categories():
+    fig, axes = style.figure(ncols=2)
+    ax, right = axes[0]
+    colour = style.PALETTE[1]
+    ax.semilogx([1, 10, 100], [3.0, 2.0, 1.0], color=colour, label="PLRNN")
+    ax.semilogx([1, 10, 100], [4.0, 4.0, 4.0], color=colour, ls=":")  # its bound, same colour, no label
+    ax.legend(handles=[Line2D([], [], color=colour, label="PLRNN"),
+                       Line2D([], [], color="0.3", ls=":", label="stepwise bound")])
+    right.errorbar([0, 1, 2], [1.0, 2.0, 3.0], yerr=[0.1, 0.2, 0.3], errorevery=2, color=colour, label="every other")
+    right.bar([5, 6], [1.0, 2.0], yerr=[0.5, 0.25], color=style.PALETTE[2])  # the bars carry their errors
+    right.errorbar([8, 9], [1.0, 2.0], yerr=[0.5, 0.25], fmt="none", ecolor="k")  # error bars without a data line
+    rows = tidy_rows(fig, "X2")
+    style.close(fig)
+    named = {r["series"] for r in rows if r["panel"] == "1"}
+    assert "PLRNN" in named and len(named) == 2  # the dotted bound is not filed under "PLRNN"
+    assert all(r["x_category"] == "" for r in rows)  # powers of ten are not categories
+    every = [r for r in rows if r["series"] == "every other"]
+    assert [r["y_error"] for r in every] == [pytest.approx(0.1), "", pytest.approx(0.3)]  # on their own points
+    loose = [r for r in rows if r["kind"] == "error bar"]
+    assert [(r["x"], r["y"], r["y_error"]) for r in loose] == [(8, 1.0, 0.5), (9, 2.0, 0.25)]
+    bars = [r for r in rows if r["kind"] == "bar"]
+    assert [(r["x"], r["y"], r["y_error"]) for r in bars] == [(5, 1.0, 0.5), (6, 2.0, 0.25)]

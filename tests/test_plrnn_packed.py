@@ -147,3 +147,20 @@ def test_packed_reconstruction_runs_equal_the_runs_alone(float64):
         np.testing.assert_allclose(got["curve"]["regularizer"], alone["curve"]["regularizer"], rtol=1e-9, atol=1e-15)
         for name, value in alone["parameters"].items():
             np.testing.assert_allclose(got["parameters"][name], value, rtol=1e-8, atol=1e-12, err_msg=name)
+
+
+def test_a_reconstruction_runs_numbers_do_not_depend_on_its_pack():
+    """float32, as reproduce runs: a run packed with others and the same run in a pack of one agree
+    exactly, so a cached cell holds one set of numbers however its chunk was formed."""
+    from numerics.plrnn.reconstruct import train_reconstructions
+
+    t = np.linspace(0, 20, 400)
+    series = np.stack([np.sin(t), np.cos(1.3 * t)], 1)
+    options = dict(hidden=8, window=12, tau_tf=4, steps=25, batch=5, lr=0.01)
+    runs = [{"model": "rplrnn", "seed": 0, "tau": 5.0}, {"model": "plrnn", "seed": 1},
+            {"model": "rplrnn", "seed": 2, "tau": 1.0}]
+    together = train_reconstructions(series, runs, **options)
+    for run, got in zip(runs, together):
+        [alone] = train_reconstructions(series, [run], **options)
+        assert alone["config"]["packed"] == 1 and got["curve"]["loss"] == alone["curve"]["loss"]
+        assert got["parameters"] == alone["parameters"]

@@ -158,21 +158,22 @@ def train_reconstructions(series, runs: list[dict], *, packed: bool = True, **op
     are `train_reconstruction`'s and shared): the PLRNN-family runs with the identity observation train
     as one pack (`packed.PackedPLRNN`, the runtime's `fit_packed`), each with its own draw, window
     stream, penalty, clip and Adam moments, so its numbers are those of the run trained alone (to
-    rounding; tests/test_plrnn_packed.py); the others, and every run when packed=False or a checkpoint
-    is asked for, train alone. Returns per run its `train_reconstruction` result or its TrainingDiverged."""
+    rounding; tests/test_plrnn_packed.py; packs of 1, 2 and 4 give a run the same float32 numbers);
+    the others, and every run when packed=False or a checkpoint is asked for, train alone (packed
+    runs report no progress). Returns per run its `train_reconstruction` result or its TrainingDiverged."""
     from ..errors import TrainingDiverged
 
     pack = [k for k, r in enumerate(runs) if r["model"] in PLRNN_MODELS] \
         if packed and options.get("checkpoint") is None and options.get("observation", "identity") == "identity" else []
     out: list = [None] * len(runs)
     for k, run in enumerate(runs):
-        if k not in pack or len(pack) == 1:
+        if k not in pack:
             try:
                 out[k] = train_reconstruction(series, run["model"], seed=run["seed"], p=run.get("p", 0.5),
                                               tau=run.get("tau", 5.0), **options)
             except TrainingDiverged as error:
                 out[k] = error
-    if len(pack) > 1:
+    if pack:  # a pack of one too: a run's numbers never depend on how many shared its pack
         for k, result in zip(pack, _train_pack(_series(series), [runs[k] for k in pack], **options)):
             out[k] = result
     return out

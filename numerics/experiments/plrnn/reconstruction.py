@@ -93,6 +93,9 @@ class Config:
     band_edge: float | None = None  # low/high spectrum bands split here (cycles per time unit; None: `SYSTEMS`)
     # a system's own recipe where it needs one: (system, Training, dt); the others use `training` and `dt`
     per_system: tuple = ()
+    # `plrnn reconstruct`'s runs: each trains alone with checkpoints (a separate cell key from reproduce's
+    # packed runs, whose float32 rounding differs)
+    resumable: bool = False
 
 
 def recipe(c: Config, system: str) -> tuple[Training, float | None]:
@@ -135,6 +138,8 @@ def cell(c: Config, system: str, model: str, seed: int, tau: float | None = None
         inputs.update(p=t.p, tau=float(t.tau if tau is None else tau))
     if c.band_edge is not None:
         inputs["band_edge"] = float(c.band_edge)
+    if c.resumable:
+        inputs["resumable"] = True
     if system.startswith("data:"):  # the file's content names the cell, not only its path
         path = Path(system[len("data:"):])
         inputs["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
@@ -227,7 +232,7 @@ def command_config(systems, models, seeds: int, *, length: int, test_length: int
     training = Training(hidden=hidden, window=window, tau_tf=None if tau_tf is None else int(tau_tf), steps=steps,
                         batch=batch, lr=lr, schedule=schedule, p=p, tau=tau)
     config = Config(systems=systems, models=tuple(models), seeds=seeds, length=length, test_length=test_length,
-                    noise=noise, training=training, dt=dt, band_edge=band_edge)
+                    noise=noise, training=training, dt=dt, band_edge=band_edge, resumable=True)
     notes += check_config(config)
     return config, notes
 
@@ -290,7 +295,8 @@ def training_setting(c: Config) -> str:
     own = [name for name, _, _ in c.per_system if name in c.systems]
     shared = [s for s in c.systems if s not in own]
     parts = ([one(c.training, shared)] if shared else []) + [
-        f"{name}: " + one(recipe(c, name)[0], [name]) + f", dt = {recipe(c, name)[1]:g}" for name in own]
+        f"{name}: " + one(recipe(c, name)[0], [name]) + f", dt = {recipe(c, name)[1] or settings(name)['dt']:g}"
+        for name in own]
     return (f"{'; '.join(parts)}; {c.length} training and {c.test_length} held-out samples, noise {c.noise:g} sd; "
             f"{c.seeds} seed{'s' * (c.seeds != 1)}")
 

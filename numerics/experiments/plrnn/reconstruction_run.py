@@ -170,14 +170,15 @@ def _checkpoint(folder: str | None, key: str) -> Path | None:
 
 def compute(chunk: list, device: str, context=None) -> list:
     """Cells of kind 'plrnn-reconstruct' that share a system and a recipe (`pack_key`): their PLRNN
-    runs train as one pack (`train_reconstructions`), each then generates and is scored alone. With a
-    checkpoint folder (`plrnn reconstruct`) every run trains alone, so each can resume."""
+    runs train as one pack (`train_reconstructions`; a lone run as a pack of one), each then generates
+    and is scored alone. A 'resumable' cell (`plrnn reconstruct`'s) trains alone, checkpointing in the
+    context's folder so it can resume; the flag is part of its key, so one key means one computation."""
     from ...errors import TrainingDiverged
     from ...plrnn.reconstruct import train_reconstructions
     from ...train.runtime import diverged_result
 
     context = context or Context()
-    if context.checkpoints is not None or context.progress or len(chunk) == 1:
+    if chunk[0].get("resumable"):
         trained = [None] * len(chunk)
     else:
         spec, series = _series(chunk[0])
