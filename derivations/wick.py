@@ -151,7 +151,7 @@ def coefficients_in_inverse_width(expr: sp.Expr, order: int) -> list[sp.Expr]:
     with n is an error (the quantity was not normalized)."""
     x = sp.Symbol("x", positive=True)  # x = 1/n
     series = sp.expand(expr.subs(S.width, 1 / x))
-    poly = sp.Poly(series * x ** 0, x) if series.is_polynomial(x) else None
+    poly = sp.Poly(series, x) if series.is_polynomial(x) else None
     if poly is None:
         raise ArithmeticError(f"the expectation grows with the width: {expr}")
     return [sp.factor(poly.coeff_monomial(x ** p)) for p in range(order + 1)]
