@@ -547,13 +547,9 @@ def eigen_spectrum(cell, init_name, hidden, seed, out, force):
 @click.option("--train-subset", type=int, default=None, callback=_positive, metavar="N",
               help="MNIST and multi30k runs train on N of their training images or sentence pairs (a fixed "
                    "seeded choice), e.g. on a CPU.")
-@click.option("--batched/--alone", default=False, show_default=True,
-              help="Train each task's runs of one cell (every initializer and seed) as one packed module: one "
-                   "cuDNN call for all on a GPU; on a CPU it pays only at small --hidden (see rnnmemory bench). "
-                   "The numbers equal the runs alone up to rounding.")
 @sweep_options()
 def eigen_initializers(tasks, cells, inits, seeds, steps, hidden, embed, spectrum, data_dir, multi30k_dir,
-                       train_subset, batched, out, device, jobs, scheduler):
+                       train_subset, out, device, jobs, scheduler):
     """Figure E1's benchmark (alias: eigen bench): train every initializer × cell × task over seeds;
     final test metric (mean ± sd), steps to a threshold and learning curves. Each run is a cell
     cached in OUT/cells, so a rerun resumes and a larger benchmark reuses the runs it shares; writes
@@ -569,8 +565,8 @@ def eigen_initializers(tasks, cells, inits, seeds, steps, hidden, embed, spectru
 
     config = bench.command_config(tasks, cells, inits, seeds, steps=steps, hidden=hidden, embed=embed,
                                   spectrum=spectrum, data_dir=data_dir, multi30k_dir=multi30k_dir,
-                                  train_subset=train_subset, batched=batched)
-    _run_sweep("E1", config, out, "bench", unit="batches" if batched else "runs", device=device, jobs=jobs,
+                                  train_subset=train_subset)
+    _run_sweep("E1", config, out, "bench", unit="runs", device=device, jobs=jobs,
                scheduler=scheduler)
 
 

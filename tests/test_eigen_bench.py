@@ -32,7 +32,8 @@ def test_irnn_is_a_relu_rnn_with_identity_and_is_skipped_on_gated_cells():
     assert cell["cell"] == "rnn" and cell["init"] == "irnn"  # as the benchmark names it
     assert bench.skip_reason("gru", "irnn", TINY) and bench.skip_reason("lstm", "irnn", TINY)
     assert not any(c["init"] == "irnn" and c["cell"] in bench.GATED for c in bench.cells(TINY))
-    assert len({bench_runs.run_group(c) for c in bench.cells(TINY)}) == len(TINY.tasks) * len(TINY.cells)
+    # one pack group per task and *trained* cell: rnn (tanh), rnn-relu (the IRNN) and gru
+    assert len({bench_runs.run_group(c) for c in bench.cells(TINY)}) == len(TINY.tasks) * 3
 
 
 def test_tiny_end_to_end_with_a_spectrum_file(tmp_path, spectrum):
@@ -61,27 +62,20 @@ def test_tiny_end_to_end_with_a_spectrum_file(tmp_path, spectrum):
     assert "tomita:3" in bench.E1.describe(numbers) and "eigen" in bench.table(numbers)
 
 
-def test_batched_runs_give_the_numbers_of_runs_alone(tmp_path):
+def test_a_cells_numbers_do_not_depend_on_its_pack(tmp_path):
+    # the runner packs a group's runs however its chunks fall; packs of 8 and packs of one must agree exactly
     config = dataclasses.replace(TINY, inits=("xavier", "irnn", "orthogonal"))
-    results = {}
-    for batched in (False, True):
-        here = dataclasses.replace(config, batched=batched)
-        todo = bench.E1.cells(here)
-        kinds = {c["kind"] for c in todo}
-        assert kinds == ({bench.BATCH} if batched else {"eigen-train"})
-        # one batch per task and trained module: rnn (tanh), rnn-relu (irnn) and gru
-        assert len(todo) == (len(TINY.tasks) * 3 if batched else len(TINY.tasks) * 5 * TINY.seeds)
-        compute = {kind: bench.E1.kinds[kind].compute for kind in kinds}
-        records = run_cells(todo, lambda chunk, device, context: compute[chunk[0]["kind"]](chunk, device),
-                            CellCache(tmp_path / str(batched)), group=bench_runs.run_group)
-        found = {cell_key(c): r["result"] for c, r in zip(todo, records)}
-        results[batched] = bench.E1.analyze(here, lambda c: found[cell_key(c)])
-    for task in TINY.tasks:
-        for cell in TINY.cells:
-            for init, row in results[False].rows[task][cell].items():
-                other = results[True].rows[task][cell][init]
-                np.testing.assert_allclose(other["curve_mean"], row["curve_mean"], atol=0.02)  # ≤ a few test items
-                assert other["runs"] == row["runs"]
+    todo = bench.E1.cells(config)
+    assert {c["kind"] for c in todo} == {"eigen-train"}
+    compute = bench.E1.kinds["eigen-train"].compute
+    found = {}
+    for size in (bench_runs.PACK, 1):
+        records = run_cells(todo, lambda chunk, device, context: compute(chunk, device), CellCache(tmp_path / str(size)),
+                            group=bench_runs.run_group, group_size=size)
+        found[size] = [r["result"] for r in records]
+    for packed, alone in zip(found[bench_runs.PACK], found[1]):
+        assert packed["curve"] == alone["curve"] and packed["eigenvalues"] == alone["eigenvalues"]
+        assert packed["config"]["trainer"] == "packed"
 
 
 def test_eigen_claims_fail_without_a_spectrum_file(tmp_path):

@@ -1,8 +1,9 @@
 """E1: the initializer × cell × task benchmark of the eigen paper (Dou & Principe 2023, arXiv:2307.15679).
 
-Every run is one `numerics.eigen.train.train_classifier` call, a cell of kind 'eigen-train', or on
-the task multi30k one `numerics.eigen.translate.train_translation` call, a cell of kind
-'eigen-translate' (`translation.py`); both are cached and computed on Dask like every other cell. For
+Every run is one cell: a classifier of kind 'eigen-train' (trained in packs, below; alone it is
+`numerics.eigen.train.train_classifier`'s run up to rounding), or on the task multi30k one
+`numerics.eigen.translate.train_translation` call, a cell of kind 'eigen-translate'
+(`translation.py`); both are cached and computed on Dask like every other cell. For
 each task, cell and initializer the figure shows the final test metric (mean ± sd over seeds), the
 steps to the task's threshold and the mean learning curve. The same cells back `rnnmemory eigen initializers`.
 
@@ -33,10 +34,11 @@ files of `Config.data_dir` (`--data-dir` of the command); a cell carries the res
 that changed since its cells were listed. The full scale adds mnist and pmnist only when the
 environment variable RNNMEMORY_MNIST_DIR names such a directory; quick and tiny never read MNIST.
 
-Batched (`Config.batched`, `eigen bench --batched`): the runs of one task and trained module (every
-initializer and seed) are one cell of kind 'eigen-train-batch', trained as one packed module by
-`numerics.eigen.batched.train_batched` — one cuDNN call for all on a GPU; on the CPU it pays only
-at small hidden sizes (`rnnmemory bench`). The numbers equal the runs alone up to rounding.
+Packed: the runs of one task, trained cell and setting (every initializer and seed) train in packs
+of up to `bench_runs.PACK` through `numerics.eigen.packed.train_packed` (a run axis on every
+parameter; torch's gate equations; each run scored in its own nn module). A run's numbers do not
+depend on which runs share its pack, and equal `train_classifier`'s alone up to rounding. LSTM runs
+train alone (`bench_runs.PACKED_CELLS` says why); a cell records its trainer.
 
 Multi30k (`translation.py`: `Config.multi30k_dir`, fingerprinted like MNIST; the full scale adds it when
 RNNMEMORY_MULTI30K_DIR is set): no vanilla `rnn` runs (skipped with that reason); the metric is test
@@ -62,9 +64,9 @@ from ...errors import NumericsError
 from ...pipeline.experiment import Claim, Experiment, Lookup, fmt
 from . import translation
 from .bench_report import describe, plot, table
-from .bench_runs import BATCH, BATCHES, EIGEN, TRAIN, TRANSLATE, default_spectrum, spectrum_digest, spectrum_path  # noqa: F401
+from .bench_runs import EIGEN, PACKED_CELLS, TRAIN, TRANSLATE, default_spectrum, spectrum_digest, spectrum_path  # noqa: F401
 
-CELL_VERSION = 1  # part of every cell's key: bump it when a cell's meaning changes, to recompute
+CELL_VERSION = 2  # part of every cell's key: bump it when a cell's meaning changes, to recompute
 INITS = ("xavier", "kaiming", "orthogonal", "irnn", "nprnn", "eigen", "eigen-moduli", "eigen-phases")
 CELLS = ("rnn", "lstm", "gru")
 GATED = ("lstm", "gru")
@@ -86,7 +88,6 @@ class Config:
     translation_hidden: int = 256  # multi30k's encoder–decoder (`hidden` is the classifiers')
     translation_embed: int = 128
     translation_subset: int | None = None  # multi30k trains on this many pairs (seeded by data seed 0); None: all
-    batched: bool = False  # each task's runs of one module trained as one packed module (module docstring)
 
 
 def full_config(data_dir: str | None = None, multi30k_dir: str | None = None) -> Config:
@@ -103,7 +104,7 @@ def full_config(data_dir: str | None = None, multi30k_dir: str | None = None) ->
 
 
 # quick: about 2 minutes on 2 cores with 2 workers (digits first, so its long chunks start first)
-SCALES = {"quick": Config(tasks=("digits", "tomita:3", "tomita:5"), seeds=4, steps=(("tomita", 400), ("digits", 300))),
+SCALES = {"quick": Config(tasks=("digits", "tomita:3", "tomita:5"), seeds=6, steps=(("tomita", 400), ("digits", 300))),
           "full": full_config(os.environ.get(MNIST_ENV), os.environ.get(translation.ENV)),
           "tiny": Config(tasks=("tomita:3", "digits"), cells=("rnn", "gru"), inits=("xavier", "irnn", "eigen"),
                          seeds=2, hidden=8, steps=(("tomita", 20), ("digits", 10)))}
@@ -143,6 +144,7 @@ def run_cell(config: Config, task: str, cell: str, init: str, seed: int) -> dict
         if init == "nprnn" and cell == "rnn":  # np-RNN is a ReLU network (Talathi & Vartak 2016)
             run.update(cell="rnn-relu")
         inputs = {"kind": "eigen-train", "task": task, "cell": cell, "init": init, "seed": seed, "run": run}
+        run["trainer"] = "packed" if run["cell"] in PACKED_CELLS else "alone"  # bench_runs.PACKED_CELLS
         if task in MNIST_TASKS:
             inputs["data"] = mnist_source(config)
             run.update(data_dir=inputs["data"]["data_dir"], train_subset=config.train_subset)
@@ -165,32 +167,7 @@ def mnist_source(config: Config) -> dict:
 def cells(config: Config) -> list:
     runs = [run_cell(config, t, c, i, s) for t in config.tasks for c in config.cells for i in config.inits
             if skip_reason(c, i, config, t) is None for s in range(config.seeds)]
-    return list(batches(config, runs).values()) + [r for r in runs if r["kind"] != "eigen-train"] if config.batched else runs
-
-
-def batches(config: Config, runs: list) -> dict:
-    """{(task, trained module): the batch cell of its 'eigen-train' runs} (Config.batched)."""
-    out = {}
-    for run in runs:
-        if run["kind"] == "eigen-train":
-            key = (run["task"], run["run"]["cell"])
-            out.setdefault(key, {"kind": BATCH, "version": CELL_VERSION, "task": key[0], "cell": key[1], "runs": []})
-            out[key]["runs"].append(run)
-    return out
-
-
-def run_lookup(config: Config, lookup: Lookup) -> Lookup:
-    """The result of one run's cell, read from its batch cell when the runs were batched."""
-    if not config.batched:
-        return lookup
-    groups = batches(config, [c for c in cells(dataclasses.replace(config, batched=False))])
-
-    def find(cell: dict) -> dict:
-        if cell["kind"] != "eigen-train":
-            return lookup(cell)
-        group = groups[(cell["task"], cell["run"]["cell"])]
-        return lookup(group)[group["runs"].index(cell)]
-    return find
+    return runs
 
 
 def check_config(config: Config) -> None:
@@ -232,7 +209,7 @@ def check_config(config: Config) -> None:
 
 
 def command_config(tasks, cells, inits, seeds: int, *, steps=None, hidden=None, embed=None, spectrum=None,
-                   data_dir=None, multi30k_dir=None, train_subset=None, batched=False) -> Config:
+                   data_dir=None, multi30k_dir=None, train_subset=None) -> Config:
     """The checked config of `rnnmemory eigen initializers` from its options (None: the defaults),
     paths resolved; bad input fails here, in one line, before any run or file."""
     from ...eigen.names import DEFAULTS
@@ -245,7 +222,7 @@ def command_config(tasks, cells, inits, seeds: int, *, steps=None, hidden=None, 
                     spectrum=None if spectrum is None else str(Path(spectrum).expanduser().resolve()),
                     data_dir=None if data_dir is None else str(Path(data_dir).expanduser().resolve()),
                     multi30k_dir=None if multi30k_dir is None else str(Path(multi30k_dir).expanduser().resolve()),
-                    batched=batched, **sizes)
+                    **sizes)
     check_config(config)
     missing = sorted({spectrum_for(config, c, i) for c in config.cells for i in config.inits
                       if i in EIGEN and spectrum_digest(spectrum_for(config, c, i)) is None})
@@ -318,7 +295,6 @@ def _row(results: list, seeds: int) -> dict:
 
 
 def analyze(config: Config, lookup: Lookup) -> Bench:
-    lookup = run_lookup(config, lookup)
     rows, skipped, diverged, metric, threshold, curve = {}, [], [], {}, {}, {}
     for cell in config.cells:
         for init in config.inits:
@@ -406,5 +382,5 @@ def claims(config: Config, n: Bench) -> list:
 
 
 E1 = Experiment("E1", "Initializers × cells × tasks: the eigen initializer against its baselines", "eigen", SCALES,
-                Bench, cells, analyze, claims, plot, describe, kinds={"eigen-train": TRAIN, translation.KIND: TRANSLATE,
-                                                                      BATCH: BATCHES}, table=table)
+                Bench, cells, analyze, claims, plot, describe, kinds={"eigen-train": TRAIN, translation.KIND: TRANSLATE},
+                table=table)

@@ -1,8 +1,9 @@
-"""How E1's cells are computed (kinds 'eigen-train', 'eigen-train-batch', 'eigen-translate'): one
-`numerics.eigen.train.train_classifier` run, a batch of them packed into one module
-(`numerics.eigen.batched.train_batched`), or one `numerics.eigen.translate.train_translation` run,
-each after checking that the spectrum file and the MNIST files are the ones the cell was listed with.
-A diverged run is a result of the benchmark, recorded, not raised.
+"""How E1's cells are computed (kinds 'eigen-train', 'eigen-translate'): the classifier runs of a
+chunk (one task, cell and setting) trained as one pack (`numerics.eigen.packed.train_packed`; a
+run's numbers do not depend on its pack, so a cell is one run however the chunks fall), or one
+`numerics.eigen.translate.train_translation` run, each after checking that the spectrum file and the
+MNIST files are the ones the cell was listed with. A diverged run is a result of the benchmark,
+recorded, not raised.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import hashlib
 from pathlib import Path
 
 from ...eigen.names import DEFAULTS
-from ...errors import NumericsError, TrainingDiverged
+from ...errors import NumericsError
 from ...pipeline.experiment import Kind
 from . import translation
 
@@ -55,38 +56,26 @@ def _check_data(inputs: dict) -> None:
             raise NumericsError(f"the MNIST files in {inputs['data']['data_dir']} changed since their cells were listed")
 
 
-def _train(inputs: dict, device: str) -> dict:
+def compute_runs(chunk: list, device: str, context=None) -> list:
+    """Cells of kind 'eigen-train' of one task, cell, setting and trainer (`run_group`): their runs trained
+    as one pack, or one by one where the trainer is 'alone'."""
+    from ...eigen.packed import train_packed
     from ...eigen.train import train_classifier
+    from ...errors import TrainingDiverged
     from ...train.runtime import diverged_result
 
-    run = dict(inputs["run"], init=_init(inputs))
-    _check_data(inputs)
-    try:
-        return train_classifier(run.pop("task"), run.pop("cell"), run.pop("init"), run.pop("seed"), device=device,
-                                **run)
-    except TrainingDiverged as error:  # recorded, not raised: a divergence is a result of the benchmark
-        return diverged_result(error)
-
-
-def compute_runs(chunk: list, device: str, context=None) -> list:
-    """Cells of kind 'eigen-train', one training run each (one torch thread per run)."""
-    return [_train(c, device) for c in chunk]
-
-
-def compute_batches(chunk: list, device: str, context=None) -> list:
-    """Cells of kind 'eigen-train-batch': each one packed training of its runs (a list of their results)."""
-    from ...eigen.batched import train_batched
-
+    for c in chunk:
+        _check_data(c)
+    settings = {k: v for k, v in chunk[0]["run"].items() if k not in ("init", "seed", "trainer")}
+    task, cell = settings.pop("task"), settings.pop("cell")
+    if chunk[0]["run"]["trainer"] == "packed":
+        return train_packed(task, cell, [(_init(c), c["run"]["seed"]) for c in chunk], device=device, **settings)
     out = []
-    for batch in chunk:
-        runs = [dict(c["run"], init=_init(c)) for c in batch["runs"]]
-        for c in batch["runs"]:
-            _check_data(c)
-        first = dict(runs[0])
-        task, cell = first.pop("task"), first.pop("cell")
-        for key in ("init", "seed"):
-            first.pop(key)
-        out.append(train_batched(task, cell, [(r["init"], r["seed"]) for r in runs], device=device, **first))
+    for c in chunk:
+        try:
+            out.append(train_classifier(task, cell, _init(c), c["run"]["seed"], device=device, **settings))
+        except TrainingDiverged as error:  # recorded, not raised: a divergence is a result of the benchmark
+            out.append(diverged_result(error))
     return out
 
 
@@ -96,8 +85,10 @@ def compute_translations(chunk: list, device: str, context=None) -> list:
 
 
 def run_group(cell: dict) -> tuple:
-    """Runs of one task and cell share a chunk (the same data and the same shapes)."""
-    return (cell["kind"], cell["task"], cell["cell"])
+    """Runs that may share a pack: one task, trained cell and setting (the same data, shapes and recipe)."""
+    if "run" not in cell:
+        return (cell["kind"], cell["task"], cell["cell"])
+    return (cell["kind"], *sorted((k, str(v)) for k, v in cell["run"].items() if k not in ("init", "seed")))
 
 
 GATES = {"lstm": 4, "gru": 3}  # matrix products per step against a vanilla cell's one
@@ -112,8 +103,11 @@ def run_work(cell: dict) -> float:
     return steps * length * (run.get("hidden") or 1) ** 2 * GATES.get(cell.get("cell"), 1)
 
 
-BATCH = "eigen-train-batch"
-TRAIN, TRANSLATE, BATCHES = (Kind(compute_runs, run_group, work=run_work), Kind(compute_translations, run_group),
-                             Kind(compute_batches, run_group, work=run_work))
+# Cells whose runs train in packs. An LSTM's runs train alone: its step is dominated by the gates'
+# elementwise work, which torch's fused LSTM kernel (oneDNN on a CPU) does about twice as fast as the
+# packed cell's separate operations (`rnnmemory bench`: 8 LSTM runs on digits 0.46×, rnn 2.3×, gru 1.5×)
+PACKED_CELLS = ("rnn", "rnn-tanh", "rnn-relu", "gru")
+PACK = 8  # classifier runs of one group train as packs of at most this many (each pack one worker's chunk)
+TRAIN, TRANSLATE = Kind(compute_runs, run_group, chunk=PACK, work=run_work), Kind(compute_translations, run_group)
 
 
