@@ -304,23 +304,39 @@ def main():
 @click.option("--eval", "point", callback=_checked(specs.parse_point), default=None,
               metavar="sigma_W=0.8,sigma_F=1,...",
               help="Evaluate at these σ (and λ with --symbolic-rates); σ_F, σ_C, σ_D default 1.")
-@click.option("--lags", callback=_checked(specs.parse_lags), default="0:12", show_default=True,
-              metavar="START:STOP",
-              help="Lags to evaluate with --eval (STOP excluded).")
-def derive(spec, fmt, point, lags):
+@click.option("--lags", callback=_checked(specs.parse_lags), default=None, metavar="START:STOP",
+              help="Lags to evaluate with --eval (STOP excluded; default 0:12); with --order 1 the 1/n terms "
+                   "at lags 0 … STOP−1 (default 3, at most 4: they are enumerated exactly).")
+@click.option("--order", type=click.IntRange(0, 1), default=0, show_default=True,
+              help="1: also the exact 1/n terms of the lag kernel at finite width n (convention A, NTK "
+                   "parameterization, Gaussian W): its mean at initialization and its mean change after one "
+                   "gradient step.")
+def derive(spec, fmt, point, lags, order):
     """Derive the lag weights α_j of the wide-limit NTK for a parameterization.
 
     Example: rnnmemory derive --convention B --train W,C --eval sigma_W=0.8 --lags 0:6
+
+    Example: rnnmemory derive --order 1 --lags 0:3
     """
     from derivations import describe
 
-    click.echo(describe.derive_output(spec, fmt, point, lags))
+    if order == 1:  # checked first: a spec the 1/n terms do not cover fails before anything prints
+        width = describe.finite_width_output(spec, fmt, 3 if lags is None else lags.stop)
+    wide = describe.derive_output(spec, fmt, point, range(12) if lags is None else lags)
+    if order == 1 and fmt == "json":
+        import json
+
+        click.echo(json.dumps({**json.loads(wide), "order_1": json.loads(width)}, indent=2))
+    else:
+        click.echo(wide + ("\n\n" + width if order == 1 else ""))
 
 
 @main.command()
 @spec_options
-@click.option("--content", type=click.Choice(["lag-weights", "plrnn"]), default="lag-weights", show_default=True,
-              help="lag-weights: α_j (or Θ_jk) of the spec; plrnn: the PLRNN's region Jacobian, fixed point and "
+@click.option("--content", type=click.Choice(["lag-weights", "finite-width", "plrnn"]), default="lag-weights",
+              show_default=True,
+              help="lag-weights: α_j (or Θ_jk) of the spec; finite-width: the exact 1/n terms of the lag kernel at "
+                   "lags 0-2 (as derive --order 1); plrnn: the PLRNN's region Jacobian, fixed point and "
                    "Jacobian-product bounds (numpy, latex).")
 @click.option("--target", type=click.Choice(["numpy", "torch", "latex", "c"]), required=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write into.")
@@ -330,6 +346,8 @@ def emit(spec, content, target, out):
     Example: rnnmemory emit --target c --out build/
 
     Example: rnnmemory emit --content plrnn --target latex --out build/
+
+    Example: rnnmemory emit --content finite-width --target numpy --out build/
     """
     from derivations.emit import render
     from numerics.io import write_files
@@ -421,6 +439,33 @@ def check_train(spec, lr, out, force, fmt, **options):
         record, path = checks.train_command(spec, options, out, force=force, progress=progress, command=invocation(),
                                             warn=lambda text: click.echo(f"rnnmemory: warning: {text}", err=True))
     click.echo(to_json(record["final"]) if fmt == "json" else checks.train_text(record, path))
+
+
+@check.command("motion")
+@spec_options
+@click.option("--teacher", default="decay:0.9", show_default=True, help="As check train.")
+@click.option("--width", "widths", callback=_widths, default="256,512,1024", show_default=True)
+@click.option("--sigma-w", type=float, default=0.5, show_default=True, callback=_non_negative)
+@click.option("--steps", type=int, default=150, show_default=True, callback=_positive,
+              help="Gradient-descent steps at the wide limit's automatic step (centered, as F3).")
+@click.option("--seeds", type=int, default=3, show_default=True, callback=_positive)
+@click.option("--lags", type=click.IntRange(1, 64), default=16, show_default=True)
+@click.option("--samples", type=int, default=20, show_default=True, callback=_positive)
+@click.option("--length", type=int, default=40, show_default=True, callback=_positive, help="Sequence length T.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Result directory.")
+@click.option("--force", is_flag=True, help="Overwrite an existing result in --out.")
+def check_motion(spec, out, force, **options):
+    """How far training moves the lag kernel, by lag and width: n·(Θ_jj(t)/Θ_jj(0) − 1), the same at
+    every width where a 1/n expansion holds; with each run's spectral radius of W before and after.
+
+    Example: rnnmemory check motion --sigma-w 0.5 --width 512,1024,2048 --out results/motion
+    """
+    from numerics import checks
+
+    with ProgressBar(len(options["widths"]) * options["seeds"], "networks") as progress:
+        record, path = checks.motion_command(spec, options, out, force=force, progress=progress,
+                                             command=invocation())
+    click.echo(checks.motion_text(record, path))
 
 
 @main.command()

@@ -228,3 +228,31 @@ def _family_output(spec, fmt: str, point: dict | None, lags: range) -> str:
                         eigenvalues=found["eigenvalues"], eigenvectors=found["eigenvectors"])
         return json.dumps(data, indent=2)
     return family_latex(lk) if fmt == "latex" else family_text(lk, data, found)
+
+
+def finite_width_output(spec, fmt: str, lags: int) -> str:
+    """The 1/n terms of `finite_width.order_one` at lags 0 … lags−1, as 'text', 'latex' or 'json'."""
+    import json
+
+    from .finite_width import order_one
+
+    terms = order_one(spec, lags)
+    titles = {"static": ("Mean at initialization", "E Θ_jk(0) = δ_jk α_j + S_jk / n + O(1/n²)", "S"),
+              "first_step": ("One gradient step, rate η, residual r_l = ∂ℒ/∂L_l (l < {lags})",
+                             "E[Θ_jk(1) − Θ_jk(0)] = M_jk / n + O(1/n²) + O(η⁴)", "M")}
+    if fmt == "json":
+        return json.dumps({"order": 1, "lags": lags, **{name: {f"{j},{k}": str(e) for (j, k), e in found.items()}
+                                                        for name, found in terms.items()}}, indent=2)
+    if fmt == "latex":
+        rows = []
+        for name, found in terms.items():
+            symbol = titles[name][2]
+            rows += [f"{symbol}_{{{j}{k}}} &= {sp.latex(e)}" for (j, k), e in found.items()]
+        return "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}"
+    lines = [f"Finite width, order 1/n (exact Wick contractions, W tied across time; lags 0..{lags - 1}, "
+             "pairs j ≤ k, zero entries left out):"]
+    for name, found in terms.items():
+        title, law, symbol = titles[name]
+        lines += [f"  {title.format(lags=lags)}:", f"    {law}"]
+        lines += [f"    {symbol}_{j}{k} = {e}" for (j, k), e in found.items()] or ["    (no 1/n term)"]
+    return "\n".join(lines)

@@ -63,6 +63,22 @@ def plrnn_functions(spec: Spec | None = None, derivation=None) -> list[Function]
     return [Function(*f) for f in code_functions()]
 
 
+def finite_width_functions(spec: Spec, derivation=None) -> list[Function]:
+    """The exact 1/n coefficients of `finite_width.order_one` at lags 0 … 2 (pairs j ≤ k, nonzero ones)."""
+    from .finite_width import order_one, residual, step
+
+    lags = 3
+    terms = order_one(spec, lags)
+    sigmas = tuple(S.sigma[b] for b in ("W", "F", "C"))
+    out = [Function(f"static_shift_{j}_{k}", e, sigmas, f"S_{j}{k}: E Θ_{j}{k}(0) = δ α + S_{j}{k}/n + O(1/n²).")
+           for (j, k), e in terms["static"].items()]
+    out += [Function(f"first_step_{j}_{k}", e, (step,) + tuple(residual(l) for l in range(lags)) + sigmas,
+                     f"M_{j}{k}: E[Θ_{j}{k}(1) − Θ_{j}{k}(0)] = M_{j}{k}/n + O(1/n², η⁴) after one step of rate eta "
+                     f"with residual r_l = ∂ℒ/∂L_l.")
+            for (j, k), e in terms["first_step"].items()]
+    return out
+
+
 class Content:
     """What a content emits and how its files are named and introduced."""
 
@@ -76,6 +92,9 @@ CONTENTS = {
     "plrnn": Content("plrnn", plrnn_functions, lambda spec: ("PLRNN z_t = A z_{t-1} + W relu(z_{t-1}) + h + C s_t: "
                                                             "regions, fixed points, Jacobian-product bounds."),
                      per_spec=False),
+    "finite-width": Content("finite_width", finite_width_functions,
+                            lambda spec: f"Exact 1/n terms of the lag kernel at lags 0-2 for {spec.describe()}.",
+                            per_spec=True),
 }
 
 
@@ -159,7 +178,8 @@ TARGETS = {
     "latex": _render_latex,
     "c": _render_c,
 }
-SUPPORTED = {("lag-weights", t) for t in TARGETS} | {("plrnn", "numpy"), ("plrnn", "latex")}
+SUPPORTED = ({(c, t) for c in ("lag-weights", "finite-width") for t in TARGETS}
+             | {("plrnn", "numpy"), ("plrnn", "latex")})
 # The modules committed in derivations/generated/ (a test regenerates them), with the spec they are for
 COMMITTED = (("lag-weights", "numpy"), ("lag-weights", "torch"), ("plrnn", "numpy"))
 

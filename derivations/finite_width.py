@@ -27,10 +27,11 @@ import itertools
 import sympy as sp
 
 from . import symbols as S
-from .spec import Spec
+from .spec import Spec, SpecError
 from .wick import Builder, Net, coefficients_in_inverse_width, expectation
 
 step = sp.Symbol("eta", positive=True)
+MAX_LAGS = 4  # exact enumeration: lag 3 with 4 residual lags takes ~15 s, and the cost grows like (2k−1)!!
 
 
 def residual(l: int) -> sp.Symbol:
@@ -49,8 +50,8 @@ def _scale(block: str) -> sp.Expr:
 
 def _check(spec: Spec) -> None:
     if spec.param != "ntk" or spec.convention != "A" or spec.family != "gaussian":
-        raise NotImplementedError("the finite-width ingredients are derived for convention A, the NTK "
-                                  f"parameterization and Gaussian W (got {spec.param}, {spec.convention}, {spec.init})")
+        raise SpecError("the finite-width terms are derived for convention A, the NTK parameterization and "
+                        f"Gaussian W (got {spec.param}, convention {spec.convention}, {spec.init})")
 
 
 def gram_nets(spec: Spec, j: int, k: int, b: Builder) -> list[Net]:
@@ -121,3 +122,21 @@ def first_step_change(spec: Spec, j: int, k: int, lags: int) -> sp.Expr:
 def inverse_width_terms(expr: sp.Expr, order: int = 1) -> list[sp.Expr]:
     """[wide limit, 1/n coefficient, …] of an exact finite-width expectation."""
     return coefficients_in_inverse_width(expr, order)
+
+
+def order_one(spec: Spec, lags: int = 3) -> dict[str, dict[tuple[int, int], sp.Expr]]:
+    """The 1/n coefficients at lags 0 … lags−1 (pairs j ≤ k whose coefficient is not 0):
+    'static', of E Θ_jk(0); 'first_step', of the η² term of E[Θ_jk(1) − Θ_jk(0)] after one step with
+    residual r_0 … r_{lags−1}. Both exact (the same Wick enumeration as `gram_mean`), so `lags` is
+    small: at most MAX_LAGS."""
+    _check(spec)
+    if not 1 <= lags <= MAX_LAGS:
+        raise SpecError(f"the 1/n terms are enumerated exactly, at 1 to {MAX_LAGS} lags (the cost grows like "
+                        f"(2k−1)!! in the lag); got {lags}")
+    out: dict[str, dict] = {"static": {}, "first_step": {}}
+    for j, k in itertools.combinations_with_replacement(range(lags), 2):
+        for name, exact in (("static", gram_mean(spec, j, k)), ("first_step", first_step_change(spec, j, k, lags))):
+            term = sp.factor(inverse_width_terms(exact, 1)[1])
+            if term != 0:
+                out[name][(j, k)] = term
+    return out

@@ -2,7 +2,8 @@
 
 `check ntk` measures the kernel at initialization through the same cached cells as figures F1 and
 F2 (`kernels.ntk_cells`), so its networks land in OUT/cells, are computed on a Dask cluster when
-asked, and a rerun resumes. `check train` is one `compare_training` run.
+asked, and a rerun resumes. `check train` is one `compare_training` run. `check motion` measures how
+far training moves the kernel, by lag and width (`train.motion`).
 """
 from __future__ import annotations
 
@@ -303,3 +304,68 @@ def train_text(rec: dict, path: Path) -> str:
         f"written: {path / 'result.json'}, loss.png/pdf, response.png/pdf",
     ]
     return "\n".join(line for line in lines if line)
+
+
+def motion_command(spec: Spec, options: dict, out: str | Path, *, force: bool = False,
+                   progress: Callable | None = None, command: str = "rnnmemory check motion") -> tuple[dict, Path]:
+    """`rnnmemory check motion`: `kernel_motion` into OUT (result.json, motion.png/pdf/csv)."""
+    from .data.problem import WhiteNoise
+    from .models.linear import check_width
+    from .train.motion import kernel_motion
+
+    o = options
+    if spec != Spec():
+        raise NumericsError("check motion measures the default spec (NTK, convention A, every block trained), "
+                            "the one whose finite-width terms are derived")
+    for width in o["widths"]:
+        check_width(width)
+    results = io.ResultDir(out, force)
+    source = WhiteNoise(o["teacher"], o["samples"], o["length"], "seq2one")
+    found = kernel_motion(source, o["widths"], o["seeds"], o["lags"], sigma_w=o["sigma_w"], steps=o["steps"],
+                          progress=progress)
+    record = io.record(command, spec, o, "cpu", 0, found)
+    results.write_result(record)
+    results.save_figure(motion_figure(found, o), "motion")
+    return record, results.path
+
+
+def motion_figure(found: dict, options: dict):
+    """n·(Θ_jj(t)/Θ_jj(0) − 1) against the lag, one line per width (mean ± sd over seeds)."""
+    fig, axes = figures.figure()
+    ax = axes[0][0]
+    for i, n in enumerate(found["widths"]):
+        row = found["motion"][str(n)]
+        ax.errorbar(np.arange(found["lags"]) + (i - (len(found["widths"]) - 1) / 2) * 0.1, row["mean"],
+                    yerr=row["sd"], fmt="o-", ms=3, lw=1, capsize=0, color=figures.PALETTE[i % 8], label=f"$n={n}$")
+    ax.set_yscale("log")
+    ax.set_xlabel("lag $j$")
+    ax.set_ylabel(r"$n\,(\Theta_{jj}(t)/\Theta_{jj}(0) - 1)$")
+    ax.set_title(f"teacher {options['teacher']}, $\\sigma_W={options['sigma_w']:g}$, {found['steps']} gd steps", fontsize=9)
+    if found["holds_to"] is not None:
+        ax.axvspan(-0.5, found["holds_to"] + 0.5, color="0.9", zorder=0, label="widest two agree")
+    ax.legend()
+    return fig
+
+
+def motion_text(rec: dict, path: Path) -> str:
+    found, i = rec, rec["inputs"]
+    lines = [f"check motion — teacher {i['teacher']}, sigma_W {i['sigma_w']}, {i['steps']} gd steps, centered, "
+             f"{i['seeds']} seeds per width",
+             "n·(Θ_jj(t)/Θ_jj(0) − 1), mean ± standard error over seeds (a 1/n expansion makes it the same at "
+             "every width):",
+             "  lag " + "".join(f"{n:>20d}" for n in found["widths"])]
+    root = np.sqrt(found["seeds"])
+    for j in range(found["lags"]):
+        lines.append(f"  {j:3d} " + "".join(
+            f"{found['motion'][str(n)]['mean'][j]:11.4g} ± {found['motion'][str(n)]['sd'][j] / root:<6.2g}"
+            for n in found["widths"]))
+    holds = found["holds_to"]
+    lines.append("the widest two widths agree within {:.0%} ".format(found["agreement"])
+                 + (f"up to lag {holds}" if holds is not None else "at no lag (from lag 0)"))
+    for n in found["widths"]:
+        runs = found["runs"][str(n)]
+        lines.append(f"  n = {n}: spectral radius of W " + ", ".join(
+            f"{r['radius_before']:.3f} → {r['radius_after']:.3f}" for r in runs) + "; ‖ΔW‖₂ " + ", ".join(
+            f"{r['dW_norm']:.3f}" for r in runs))
+    lines.append(f"written: {path / 'result.json'}, motion.png/pdf/csv")
+    return "\n".join(lines)

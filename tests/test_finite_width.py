@@ -131,3 +131,39 @@ def test_first_step_change_is_its_one_over_n_term_plus_order_one_over_n_squared(
         mean, se = monte_carlo[256]
         assert abs(mean[pair] - coefficient / 256) < 4 * se[pair] + 2 * abs(residual[widths == 64][0]) / 16
         assert abs(mean[pair] - 1.1 * coefficient / 256) > 4 * se[pair], (pair, "a wrong coefficient passes")
+
+
+def test_derive_order_one_prints_and_emit_writes_the_same_terms(tmp_path):
+    """`derive --order 1` and `emit --content finite-width` show the exact 1/n terms of `order_one`;
+    the emitted numpy function evaluates to the coefficient the Monte Carlo above checks."""
+    import importlib.util
+    import json
+
+    from click.testing import CliRunner
+
+    from cli import main
+
+    terms = fw.order_one(DEFAULT, 3)
+    assert set(terms["static"]) == {(0, 2)} and (2, 2) in terms["first_step"] and (0, 1) in terms["first_step"]
+    found = json.loads(CliRunner().invoke(main, ["derive", "--order", "1", "--format", "json"]).output)["order_1"]
+    assert found["first_step"]["2,2"] == str(terms["first_step"][(2, 2)])
+    result = CliRunner().invoke(main, ["emit", "--content", "finite-width", "--target", "numpy", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    spec = importlib.util.spec_from_file_location("fw_emitted", tmp_path / "finite_width_numpy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    point = {"eta": 0.3, "r_0": 0.7, "r_1": -0.5, "r_2": 0.4, "sigma_W": 0.8, "sigma_F": 1.0, "sigma_C": 1.0}
+    expected = float(terms["first_step"][(2, 2)].subs({sp.Symbol(k) if k[0] == "r" else
+                                                       (fw.step if k == "eta" else S.sigma[k[-1]]): v
+                                                       for k, v in point.items()}))
+    assert module.first_step_2_2(**point) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("args, message", [(["--lags", "0:9"], "1 to 4 lags"), (["--convention", "B"], "convention A")])
+def test_derive_order_one_refuses_what_it_does_not_cover(args, message):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    result = CliRunner().invoke(main, ["derive", "--order", "1", *args])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
