@@ -442,28 +442,29 @@ def check_train(spec, lr, out, force, fmt, **options):
 
 
 @check.command("motion")
-@spec_options
 @click.option("--teacher", default="decay:0.9", show_default=True, help="As check train.")
 @click.option("--width", "widths", callback=_widths, default="256,512,1024", show_default=True)
 @click.option("--sigma-w", type=float, default=0.5, show_default=True, callback=_non_negative)
 @click.option("--steps", type=int, default=150, show_default=True, callback=_positive,
               help="Gradient-descent steps at the wide limit's automatic step (centered, as F3).")
-@click.option("--seeds", type=int, default=3, show_default=True, callback=_positive)
+@click.option("--seeds", type=click.IntRange(2, 1000), default=3, show_default=True,
+              help="Networks per width (at least 2: the verdict needs their spread).")
 @click.option("--lags", type=click.IntRange(1, 64), default=16, show_default=True)
 @click.option("--samples", type=int, default=20, show_default=True, callback=_positive)
 @click.option("--length", type=int, default=40, show_default=True, callback=_positive, help="Sequence length T.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Result directory.")
 @click.option("--force", is_flag=True, help="Overwrite an existing result in --out.")
-def check_motion(spec, out, force, **options):
+def check_motion(out, force, **options):
     """How far training moves the lag kernel, by lag and width: n·(Θ_jj(t)/Θ_jj(0) − 1), the same at
     every width where a 1/n expansion holds; with each run's spectral radius of W before and after.
+    The default spec (NTK, convention A, every block trained), whose 1/n terms are derived.
 
     Example: rnnmemory check motion --sigma-w 0.5 --width 512,1024,2048 --out results/motion
     """
     from numerics import checks
 
     with ProgressBar(len(options["widths"]) * options["seeds"], "networks") as progress:
-        record, path = checks.motion_command(spec, options, out, force=force, progress=progress,
+        record, path = checks.motion_command(options, out, force=force, progress=progress,
                                              command=invocation())
     click.echo(checks.motion_text(record, path))
 

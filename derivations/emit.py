@@ -69,6 +69,8 @@ def finite_width_functions(spec: Spec, derivation=None) -> list[Function]:
 
     lags = 3
     terms = order_one(spec, lags)
+    if not terms["static"] and not terms["first_step"]:
+        raise SpecError(f"{spec.describe()} has no 1/n term at lags 0-2 (no trained block moves the Gram)")
     sigmas = tuple(S.sigma[b] for b in ("W", "F", "C"))
     out = [Function(f"static_shift_{j}_{k}", e, sigmas, f"S_{j}{k}: E Θ_{j}{k}(0) = δ α + S_{j}{k}/n + O(1/n²).")
            for (j, k), e in terms["static"].items()]

@@ -130,13 +130,15 @@ def order_one(spec: Spec, lags: int = 3) -> dict[str, dict[tuple[int, int], sp.E
     residual r_0 … r_{lags−1}. Both exact (the same Wick enumeration as `gram_mean`), so `lags` is
     small: at most MAX_LAGS."""
     _check(spec)
+    if spec.symbolic_rates:  # factoring in symbolic λ's can take minutes; the rates are numbers in every use
+        raise SpecError("the 1/n terms are printed for numeric rates; drop --symbolic-rates")
     if not 1 <= lags <= MAX_LAGS:
         raise SpecError(f"the 1/n terms are enumerated exactly, at 1 to {MAX_LAGS} lags (the cost grows like "
                         f"(2k−1)!! in the lag); got {lags}")
     out: dict[str, dict] = {"static": {}, "first_step": {}}
     for j, k in itertools.combinations_with_replacement(range(lags), 2):
         for name, exact in (("static", gram_mean(spec, j, k)), ("first_step", first_step_change(spec, j, k, lags))):
-            term = sp.factor(inverse_width_terms(exact, 1)[1])
+            term = inverse_width_terms(exact, 1)[1]  # already factored (`wick.coefficients_in_inverse_width`)
             if term != 0:
                 out[name][(j, k)] = term
     return out

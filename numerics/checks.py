@@ -306,43 +306,51 @@ def train_text(rec: dict, path: Path) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def motion_command(spec: Spec, options: dict, out: str | Path, *, force: bool = False,
+def motion_command(options: dict, out: str | Path, *, force: bool = False,
                    progress: Callable | None = None, command: str = "rnnmemory check motion") -> tuple[dict, Path]:
-    """`rnnmemory check motion`: `kernel_motion` into OUT (result.json, motion.png/pdf/csv)."""
+    """`rnnmemory check motion`: `kernel_motion` of the default spec into OUT (result.json,
+    motion.png/pdf/csv)."""
     from .data.problem import WhiteNoise
     from .models.linear import check_width
     from .train.motion import kernel_motion
 
     o = options
-    if spec != Spec():
-        raise NumericsError("check motion measures the default spec (NTK, convention A, every block trained), "
-                            "the one whose finite-width terms are derived")
     for width in o["widths"]:
         check_width(width)
+    if len(set(o["widths"])) != len(o["widths"]):
+        raise NumericsError(f"--width lists a width twice: {o['widths']}")
+    if o["sigma_w"] <= 0:
+        raise NumericsError(f"--sigma-w must be positive (at 0 the kernel has no lag beyond 0), got {o['sigma_w']}")
+    if o["seeds"] < 2:
+        raise NumericsError("check motion needs at least 2 seeds (the verdict needs their spread)")
     results = io.ResultDir(out, force)
     source = WhiteNoise(o["teacher"], o["samples"], o["length"], "seq2one")
     found = kernel_motion(source, o["widths"], o["seeds"], o["lags"], sigma_w=o["sigma_w"], steps=o["steps"],
                           progress=progress)
-    record = io.record(command, spec, o, "cpu", 0, found)
+    record = io.record(command, Spec(), o, "cpu", 0, found)
     results.write_result(record)
     results.save_figure(motion_figure(found, o), "motion")
     return record, results.path
 
 
 def motion_figure(found: dict, options: dict):
-    """n·(Θ_jj(t)/Θ_jj(0) − 1) against the lag, one line per width (mean ± sd over seeds)."""
+    """n·(Θ_jj(t)/Θ_jj(0) − 1) against the lag, one line per width (mean ± standard error over seeds)."""
     fig, axes = figures.figure()
     ax = axes[0][0]
+    means = []
     for i, n in enumerate(found["widths"]):
         row = found["motion"][str(n)]
+        means += row["mean"]
         ax.errorbar(np.arange(found["lags"]) + (i - (len(found["widths"]) - 1) / 2) * 0.1, row["mean"],
-                    yerr=row["sd"], fmt="o-", ms=3, lw=1, capsize=0, color=figures.PALETTE[i % 8], label=f"$n={n}$")
-    ax.set_yscale("log")
+                    yerr=np.array(row["sd"]) / np.sqrt(found["seeds"]), fmt="o-", ms=3, lw=1, capsize=0,
+                    color=figures.PALETTE[i % 8], label=f"$n={n}$")
+    # log where every mean is positive (the usual case: training grows the kernel), else symlog, which shows all
+    ax.set_yscale("log") if min(means) > 0 else ax.set_yscale("symlog", linthresh=1)
     ax.set_xlabel("lag $j$")
-    ax.set_ylabel(r"$n\,(\Theta_{jj}(t)/\Theta_{jj}(0) - 1)$")
+    ax.set_ylabel(r"$n\,(\Theta_{jj}(t)/\Theta_{jj}(0) - 1)$, mean ± s.e.")
     ax.set_title(f"teacher {options['teacher']}, $\\sigma_W={options['sigma_w']:g}$, {found['steps']} gd steps", fontsize=9)
     if found["holds_to"] is not None:
-        ax.axvspan(-0.5, found["holds_to"] + 0.5, color="0.9", zorder=0, label="widest two agree")
+        ax.axvspan(-0.5, found["holds_to"] + 0.5, color="0.9", zorder=0, label=f"widest two agree within {found['agreement']:.0%}")
     ax.legend()
     return fig
 
@@ -362,6 +370,11 @@ def motion_text(rec: dict, path: Path) -> str:
     holds = found["holds_to"]
     lines.append("the widest two widths agree within {:.0%} ".format(found["agreement"])
                  + (f"up to lag {holds}" if holds is not None else "at no lag (from lag 0)"))
+    for verdict in ("differ", "unresolved"):
+        lags = [j for j, v in enumerate(found["verdicts"]) if v == verdict]
+        if lags:
+            lines.append(f"  {verdict}" + (" (apart, but within two standard errors)" if verdict == "unresolved"
+                                            else " (apart by more than two standard errors)") + f" at lags {lags}")
     for n in found["widths"]:
         runs = found["runs"][str(n)]
         lines.append(f"  n = {n}: spectral radius of W " + ", ".join(

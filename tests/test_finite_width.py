@@ -159,7 +159,8 @@ def test_derive_order_one_prints_and_emit_writes_the_same_terms(tmp_path):
     assert module.first_step_2_2(**point) == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize("args, message", [(["--lags", "0:9"], "1 to 4 lags"), (["--convention", "B"], "convention A")])
+@pytest.mark.parametrize("args, message", [(["--lags", "0:9"], "1 to 4 lags"), (["--convention", "B"], "convention A"),
+                                           (["--symbolic-rates"], "numeric rates")])
 def test_derive_order_one_refuses_what_it_does_not_cover(args, message):
     from click.testing import CliRunner
 

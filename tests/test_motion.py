@@ -2,10 +2,12 @@
 widest two widths agree (where a 1/n expansion can hold)."""
 import json
 
+import pytest
+
 from click.testing import CliRunner
 
 from cli import main
-from numerics.train.motion import AGREEMENT, holds_to
+from numerics.train.motion import AGREEMENT, holds_to, verdicts
 
 
 def _found(small, large):
@@ -17,6 +19,13 @@ def test_holds_to_is_the_last_lag_of_the_agreeing_run_from_lag_0():
     assert holds_to(_found([10, 100, 1000, 9000], [11, 95, 700, 3000])) == 1  # 1000 → 700 is 30 % off
     assert holds_to(_found([10, 100], [20, 100])) is None  # lag 0 already disagrees
     assert holds_to({**_found([1], [1]), "widths": [256]}) is None
+
+
+def test_verdicts_tell_a_difference_from_noise():
+    found = {"widths": [256, 512], "agreement": AGREEMENT, "seeds": 4,
+             "motion": {"256": {"mean": [10, 100, 100], "sd": [1, 1, 200]},
+                        "512": {"mean": [11, 200, 200], "sd": [1, 1, 200]}}}
+    assert verdicts(found) == ["agree", "differ", "unresolved"]
 
 
 def test_check_motion_writes_the_motion_and_the_spectral_radii(tmp_path):
@@ -34,6 +43,9 @@ def test_check_motion_writes_the_motion_and_the_spectral_radii(tmp_path):
     assert again.exit_code == 2 and "--force" in again.output
 
 
-def test_check_motion_refuses_a_spec_whose_terms_are_not_derived(tmp_path):
-    result = CliRunner().invoke(main, ["check", "motion", "--convention", "B", "--out", str(tmp_path / "m")])
-    assert result.exit_code == 2 and "default spec" in result.output and not (tmp_path / "m").exists()
+@pytest.mark.parametrize("args, message", [(["--width", "64,64"], "twice"), (["--sigma-w", "0"], "positive"),
+                                           (["--seeds", "1"], "seeds")])
+def test_check_motion_refuses_bad_input_before_any_file(tmp_path, args, message):
+    result = CliRunner().invoke(main, ["check", "motion", *args, "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "m").exists()

@@ -61,6 +61,7 @@ def kernel_motion(source: WhiteNoise, widths: list[int], seeds: int, lags: int, 
                                  "sd": (scaled.std(0, ddof=1) if seeds > 1 else 0 * scaled[0]).tolist()}
         out["runs"][str(n)] = runs
     out["holds_to"] = holds_to(out)
+    out["verdicts"] = verdicts(out)
     return out
 
 
@@ -79,3 +80,18 @@ def holds_to(found: dict) -> int | None:
             break
         last = j
     return last
+
+
+def verdicts(found: dict) -> list[str] | None:
+    """Per lag, the widest two widths' n-scaled motions: 'agree' (within AGREEMENT), 'differ' (further
+    apart, and by more than two standard errors of the difference over the seeds) or 'unresolved'
+    (further apart, but within the seeds' spread). None with one width."""
+    widths = sorted(found["widths"])
+    if len(widths) < 2:
+        return None
+    rows = [found["motion"][str(n)] for n in widths[-2:]]
+    (small, large), (small_sd, large_sd) = ([np.array(r[key]) for r in rows] for key in ("mean", "sd"))
+    gap = np.abs(large - small)
+    noise = 2 * np.hypot(small_sd, large_sd) / np.sqrt(found["seeds"])
+    return ["agree" if g <= found["agreement"] * abs(s) else "differ" if g > e else "unresolved"
+            for g, s, e in zip(gap, small, noise)]
