@@ -3,7 +3,6 @@ widest two widths agree (where a 1/n expansion can hold)."""
 import json
 
 import pytest
-
 from click.testing import CliRunner
 
 from cli import main
