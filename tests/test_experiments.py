@@ -2,6 +2,7 @@
 is the one list the CLI and the report read."""
 import json
 
+import matplotlib.pyplot as plt
 import pytest
 from click.testing import CliRunner
 
@@ -52,7 +53,7 @@ def test_each_figure_draws_from_cached_cells_alone(cached, name):
     exp = EXPERIMENTS[name]
     numbers = exp.numbers(**record["numbers"])
     assert len(exp.describe(numbers)) > 100
-    exp.plot(exp.config(TINY), numbers)
+    plt.close(exp.plot(exp.config(TINY), numbers))
 
 
 @pytest.mark.slow
