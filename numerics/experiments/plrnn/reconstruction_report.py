@@ -65,14 +65,18 @@ def _seed_strip(ax, n: Reconstruction, system: str) -> None:
     low-band spectrum error; escaped or diverged seeds are marked on the axis."""
     true = n.true_lyapunov.get(system)
     key = "lyapunov" if true and true > 0.05 else ("spectrum_low" if "low" in n.bands[system] else "kl")
+    labels = []
     for k, model in enumerate(n.models):
-        values = n.rows[system][model]["seeds"][key]
+        seeds = n.rows[system][model]["seeds"]
+        values = seeds[key]
         xs = k + np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else [k]
-        for x, v in zip(xs, values):
-            if v is None:
+        for x, v, state in zip(xs, values, seeds["kl"]):
+            if state is None:  # no state-space measure: the run escaped or diverged
                 ax.plot(x, 0, "x", color=COLORS[model], ms=5, clip_on=False)
-            else:
+            elif v is not None:  # else not measured for this model (λ_max needs the PLRNN's derived Jacobian)
                 ax.plot(x, v, "o", color=COLORS[model], mfc="none")
+        unmeasured = all(v is None for v, state in zip(values, seeds["kl"]) if state is not None)
+        labels.append(LABELS[model] + ("\n(not computed)" if unmeasured and any(s is not None for s in seeds["kl"]) else ""))
         median = n.rows[system][model][key]
         if median is not None:
             ax.plot([k - 0.3, k + 0.3], [median] * 2, color=COLORS[model], lw=2)
@@ -82,7 +86,7 @@ def _seed_strip(ax, n: Reconstruction, system: str) -> None:
         ax.set_ylabel(r"$\lambda_{\max}$ per time unit (band: ×½ to ×2 of true)")
     else:
         ax.set_ylabel({"spectrum_low": "low-band spectrum MSE", "kl": r"$D_{\mathrm{stsp}}$"}[key])
-    ax.set_xticks(range(len(n.models)), [LABELS[m] for m in n.models])
+    ax.set_xticks(range(len(n.models)), labels)
     ax.set_xlim(-0.6, len(n.models) - 0.4)
     ax.set_title(f"{shown_name(system)}: seeds (×: escaped)", loc="right", fontsize=8)
 
