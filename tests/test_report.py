@@ -152,3 +152,17 @@ def test_rerun_reuses_every_cell(done):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "result.json").read_text())
     assert summary["cells"]["computed"] == 0 and summary["cells"]["reused"] == summary["cells"]["total"]
+
+
+def test_figures_drawn_in_worker_processes_equal_those_drawn_here(done, tmp_path):
+    """`draw_all` with workers: each figure in a fresh process, its registry found by `source`."""
+    import shutil
+
+    out, _ = done
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    assert REGISTRY.source == "numerics.experiments.registry:REGISTRY"
+    pipeline.draw_all(REGISTRY, "tiny", copy, workers=2)
+    for name in EXPERIMENTS:
+        here, there = (json.loads((d / name / "result.json").read_text()) for d in (out, copy))
+        assert here["numbers"] == there["numbers"] and here["claims"] == there["claims"], name

@@ -84,5 +84,5 @@ REGISTRY = Registry([
     reconstruction.R1,
     tau_sweep.R2,
     analysis.R3,
-], PAPERS)
+], PAPERS, source=f"{__name__}:REGISTRY")
 EXPERIMENTS = REGISTRY.experiments

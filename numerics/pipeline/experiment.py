@@ -125,9 +125,12 @@ class Paper:
 class Registry:
     """Every experiment in report order, the papers they belong to and the cell kinds they compute.
     It is assembled where the paper packages are known (`numerics.experiments.registry`) and handed
-    to the pipeline, which never imports the experiments."""
+    to the pipeline, which never imports the experiments. `source` ("module:name", where it is
+    assembled) lets a fresh process find the same registry (its experiments hold lambdas, which do not
+    pickle); None: it is drawn in this process only."""
 
-    def __init__(self, experiments: list[Experiment], papers: dict[str, Paper]):
+    def __init__(self, experiments: list[Experiment], papers: dict[str, Paper], source: str | None = None):
+        self.source = source
         self.experiments = {e.name: e for e in experiments}
         self.papers = dict(papers)
         self.kinds: dict[str, Kind] = {}
