@@ -13,14 +13,6 @@ from numerics.errors import NumericsError
 OPTIONS = {"steps": 12, "track_every": 4, "hidden": 6}
 
 
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 def _close(packed: dict, alone: dict, rtol: float) -> None:
     assert packed["config"] == {**alone["config"], "trainer": "packed"}
     assert packed["curve"]["step"] == alone["curve"]["step"]

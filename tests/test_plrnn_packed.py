@@ -19,14 +19,6 @@ RUNS = [{"model": "rplrnn", "seed": 0, "p": 0.5, "tau_a": 5.0, "tau_w": 5.0},
         {"model": "iplrnn", "seed": 3}]
 
 
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 def test_packed_recurrence_is_each_runs_own_forward_and_backward(float64):
     g = torch.Generator().manual_seed(0)
     T, K, N, M, I = 7, 3, 4, 5, 2
