@@ -74,6 +74,38 @@ def test_packed_training_equals_training_alone(float64):
             np.testing.assert_allclose(p["parameters"][name], value, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
+def test_packed_relu_baselines_equal_nn_rnn_trained_alone(float64):
+    """rnn, irnn and nprnn (torch's nn.RNN(relu), a PLRNN with A = 0) trained as one pack equal each
+    trained alone through torch's own module: curves, selections, visited states; oRNN (a
+    parametrization) and the LSTM beside them train alone."""
+    runs = [{"model": "rnn", "seed": 0}, {"model": "irnn", "seed": 1}, {"model": "nprnn", "seed": 2},
+            {"model": "rnn", "seed": 3}, {"model": "ornn", "seed": 4}, {"model": "lstm", "seed": 5}]
+    options = dict(hidden=8, steps=30, batch=16, lr=3e-3, train_size=128, val_size=64, test_size=64, track_every=10,
+                   schedule="cosine")
+    packed = train_runs("addition", 20, runs, **options)
+    alone = train_runs("addition", 20, runs, packed=False, **options)
+    assert [r["config"].get("packed") for r in packed] == [4, 4, 4, 4, None, None]
+    for p, a in zip(packed, alone):
+        for key, values in a["curve"].items():
+            np.testing.assert_allclose(p["curve"][key], values, rtol=1e-9, atol=1e-12, err_msg=key)
+        for key in ("selected", "best_test", "final"):
+            assert p[key] == pytest.approx(a[key], rel=1e-9), key
+        np.testing.assert_allclose(p["states"], a["states"], rtol=1e-9, atol=1e-12)
+    assert packed[0]["curve"]["train_loss"][-1] < packed[0]["curve"]["train_loss"][0]  # it trained
+
+
+def test_a_long_range_runs_numbers_do_not_depend_on_its_pack():
+    """float32, as reproduce runs: a PLRNN or a ReLU baseline packed with others and alone in a pack of
+    one agree exactly, so a cached cell holds one set of numbers however its chunk was formed."""
+    runs = [{"model": "rnn", "seed": 0}, {"model": "irnn", "seed": 1}, {"model": "rnn", "seed": 2},
+            {"model": "rplrnn", "seed": 0}, {"model": "plrnn", "seed": 1}]
+    options = dict(hidden=8, steps=20, batch=16, train_size=128, val_size=64, test_size=64, track_every=10)
+    together = train_runs("addition", 20, runs, **options)
+    for run, got in zip(runs, together):
+        [alone] = train_runs("addition", 20, [run], **options)
+        assert alone["config"]["packed"] == 1 and got["curve"] == alone["curve"] and got["states"] == alone["states"]
+
+
 def test_a_diverging_run_leaves_the_others_alone(float64):
     """fit_packed: run 1's loss turns non-finite at step 3; it stops there with its curve, and runs 0
     and 2 end exactly where they end when no run diverges."""

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import NumericsError, TrainingDiverged
-from ..train.packed import fit_packed
+from ..train.packed import fit_packed, over_runs
 from ..train.runtime import check_seed, derived_seed, diverged_result, task_loss, torch_threads
 from .model import SequenceClassifier, build_model
 from .train import Run, Tracker
@@ -56,15 +56,6 @@ def _gru_step(gi, gh, h, c):
 CELL_STEPS = {"rnn_tanh": _rnn_step(torch.tanh), "rnn_relu": _rnn_step(torch.relu), "lstm": _lstm_step, "gru": _gru_step}
 
 
-def _baddbmm(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """torch.baddbmm, with a pack of one computed as a batch of two: torch hands a batch of one to
-    another kernel (matrix–vector products differ in the last bit), and a run's numbers must not
-    depend on the size of its pack. The copy is an expanded view and gets a zero gradient."""
-    if a.shape[0] > 1:
-        return torch.baddbmm(bias, a, b)
-    return torch.baddbmm(*(x.expand(2, *x.shape[1:]) for x in (bias, a, b)))[:1]
-
-
 def _mode(rnn: nn.RNNBase) -> str:
     return rnn.mode.lower() if not isinstance(rnn, nn.RNN) else f"rnn_{rnn.nonlinearity}"
 
@@ -90,20 +81,20 @@ class PackedClassifier(nn.Module):
         states = inputs
         for layer in range(self.layers):
             p = {name: self.rnn[f"{name}_l{layer}"] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-            drive = _baddbmm(p["bias_ih"].unsqueeze(1), states.reshape(k, n * t, -1),
+            drive = over_runs(torch.baddbmm, p["bias_ih"].unsqueeze(1), states.reshape(k, n * t, -1),
                                   p["weight_ih"].transpose(1, 2)).view(k, n, t, -1)
             recurrent = p["weight_hh"].transpose(1, 2)
             h = drive.new_zeros(k, n, recurrent.shape[1])
             c = torch.zeros_like(h)
             outputs = []
             for step_drive in drive.unbind(2):  # unbind, not drive[:, :, s]: one gradient buffer, not T
-                h, c = self.step(step_drive, _baddbmm(p["bias_hh"].unsqueeze(1), h, recurrent), h, c)
+                h, c = self.step(step_drive, over_runs(torch.baddbmm, p["bias_hh"].unsqueeze(1), h, recurrent), h, c)
                 outputs.append(h)
             states = torch.stack(outputs, 2)  # (K, N, T, H)
         index = (lengths - 1).clamp(min=0).view(k, n, 1, 1).expand(k, n, 1, states.shape[-1])
         last = states.gather(2, index).squeeze(2)
         last = torch.where((lengths > 0).unsqueeze(-1), last, torch.zeros_like(last))
-        return _baddbmm(self.readout_bias.unsqueeze(1), last, self.readout_weight.transpose(1, 2))
+        return over_runs(torch.baddbmm, self.readout_bias.unsqueeze(1), last, self.readout_weight.transpose(1, 2))
 
     @torch.no_grad()
     def unpack(self, k: int, model: SequenceClassifier) -> SequenceClassifier:

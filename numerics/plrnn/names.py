@@ -15,4 +15,5 @@ DEFAULTS = {
 }
 MODELS = ("rplrnn", "plrnn", "iplrnn", "rnn", "irnn", "nprnn", "ornn", "lstm")  # long-range problems
 PLRNN_MODELS = ("rplrnn", "plrnn", "iplrnn")
+RELU_MODELS = ("rnn", "irnn", "nprnn")  # nn.RNN(relu) baselines without a parametrization: packed like the PLRNNs
 RECONSTRUCTION_MODELS = ("rplrnn", "plrnn", "lstm", "gru")  # generative models of a dynamical system

@@ -2,11 +2,17 @@
 
     PackedPLRNN([PLRNN, …])      the runs' parameters stacked (each run keeps its own draw, its own
                                   regularized units, τ_A and τ_W); unpack(k, model) copies run k back
+    PackedReluRNN([TorchRNN, …])  K of the ReLU baselines (rnn, irnn, nprnn: torch's nn.RNN(relu)) likewise
     packed_forced_loss(packed, windows, tau_tf, observed)   K generators under sparse teacher forcing
 
 The recurrence is `recurrence.packed_plrnn_states` (the hand-written backward, batched over runs),
 so run k's numbers are its own: a run whose loss turns non-finite never touches another, and the
 results equal each run trained alone to rounding. The readout is B z_T, read at the last step.
+
+A ReLU RNN is a PLRNN with A = 0 in its pre-activation z_t = W_hh relu(z_{t−1}) + W_ih s_t + b_ih + b_hh
+(h_t = relu(z_t), h_0 = 0, so z_0 = 0), read by its linear head on relu(z_T): the same recurrence
+packs K of them. Their parameters stay torch's (both biases, the head's bias), so each run's
+clip and Adam moments are those of the nn.RNN trained alone.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import NumericsError
+from ..train.packed import over_runs
 from .model import PLRNN, end_units
 from .recurrence import packed_plrnn_states
 
@@ -65,7 +72,7 @@ class PackedPLRNN(nn.Module):
         # time-major (T, K, N, I): each step's slice is one contiguous block; the drive C s_t + h is
         # formed inside the recurrence, step by step (a (T, K, N, M) drive would not stay in cache)
         z = packed_plrnn_states(inputs.permute(2, 0, 1, 3), self.C, self.h, self.A, self.recurrent_matrix(), self.z0)
-        return torch.bmm(z, self.B.transpose(1, 2))
+        return over_runs(torch.bmm, z, self.B.transpose(1, 2))
 
     def regularizer(self) -> torch.Tensor:
         """Each run's τ_A·Σ(A_reg − 1)² + τ_W·ΣW_reg² + τ_W·Σh_reg² (means or sums, as `PLRNN.regularizer`): (K,)."""
@@ -93,6 +100,61 @@ class PackedPLRNN(nn.Module):
     def load_run_state(self, k: int, state: dict) -> None:
         for name in PARAMETERS:
             getattr(self, name)[k].copy_(state[name])
+
+
+class PackedReluRNN(nn.Module):
+    """K ReLU baselines (`model.TorchRNN` over nn.RNN(relu), one layer, same sizes) as one module; the
+    interface of `PackedPLRNN` (forward, regularizer, unpack, run_state, load_run_state)."""
+
+    NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+    def __init__(self, models: list):
+        super().__init__()
+        if not models:
+            raise NumericsError("a pack needs at least one network")
+        if any(not isinstance(m.rnn, nn.RNN) or m.rnn.nonlinearity != "relu" or m.rnn.num_layers != 1
+               or nn.utils.parametrize.is_parametrized(m.rnn) for m in models):
+            raise NumericsError("packed baselines are one-layer nn.RNN(relu) without parametrizations")
+        for name in self.NAMES:
+            self.register_parameter(name, nn.Parameter(torch.stack([getattr(m.rnn, name).detach() for m in models])))
+        self.head_weight = nn.Parameter(torch.stack([m.head.weight.detach() for m in models]))  # (K, O, M)
+        self.head_bias = nn.Parameter(torch.stack([m.head.bias.detach() for m in models]))  # (K, O)
+        K, M = self.weight_hh_l0.shape[:2]
+        self.register_buffer("zeros", self.weight_hh_l0.new_zeros(K, M), persistent=False)  # A = 0 and z_0 = 0
+
+    @property
+    def runs(self) -> int:
+        return self.weight_hh_l0.shape[0]
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """head(relu(z_T)) per run, (K, N, outputs), for inputs (K, N, T, I) or (N, T, I) (as `PackedPLRNN`)."""
+        if inputs.dim() == 3:
+            inputs = inputs.expand(self.runs, *inputs.shape)
+        z = packed_plrnn_states(inputs.permute(2, 0, 1, 3), self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0,
+                                self.zeros, self.weight_hh_l0, self.zeros)
+        return over_runs(torch.baddbmm, self.head_bias.unsqueeze(1), z.clamp_min(0), self.head_weight.transpose(1, 2))
+
+    def regularizer(self) -> torch.Tensor:
+        return self.zeros[:, 0]
+
+    def _tensors(self) -> dict:
+        return {**{name: getattr(self, name) for name in self.NAMES}, "weight": self.head_weight, "bias": self.head_bias}
+
+    @torch.no_grad()
+    def unpack(self, k: int, model):
+        """Copy run k's parameters into `model` (a TorchRNN of the same shape)."""
+        for name, value in self._tensors().items():
+            target = getattr(model.rnn, name) if name in self.NAMES else getattr(model.head, name)
+            target.copy_(value[k])
+        return model
+
+    def run_state(self, k: int) -> dict:
+        return {name: value[k].detach().clone() for name, value in self._tensors().items()}
+
+    @torch.no_grad()
+    def load_run_state(self, k: int, state: dict) -> None:
+        for name, value in self._tensors().items():
+            value[k].copy_(state[name])
 
 
 def packed_forced_loss(packed: PackedPLRNN, windows: torch.Tensor, tau_tf: int, observed: int) -> torch.Tensor:

@@ -7,8 +7,10 @@
 Tasks and their scoring: `tasks`. Runs of the PLRNN family (rplrnn, plrnn, iplrnn; any p and τ) are
 trained together as one packed computation (`packed.PackedPLRNN`, the training runtime's
 `fit_packed`): each run has its own draw, minibatch stream, regularizer, clip, Adam moments, model
-selection, stopping and divergence, and its numbers equal the run trained alone to rounding. A
-baseline (torch's nn.RNN or nn.LSTM) runs alone through the runtime's `fit`.
+selection, stopping and divergence, and its numbers equal the run trained alone to rounding. The
+ReLU baselines (rnn, irnn, nprnn: torch's nn.RNN(relu), a PLRNN with A = 0) pack the same way
+(`packed.PackedReluRNN`); oRNN (an orthogonal parametrization) and the LSTM run alone through the
+runtime's `fit`.
 
 Training: Adam (lr 1e-3; `schedule` 'constant' as the public code, or 'cosine': annealed to 0 over
 the run, the toolkit's choice for short CPU runs, where a constant rate left rplrnn's test
@@ -63,8 +65,8 @@ from ..train.runtime import (
     versions,
 )
 from .model import PLRNN, build_model, regularized_units
-from .names import DEFAULTS, MARKER_TASKS, MODELS, PLRNN_MODELS
-from .packed import PackedPLRNN
+from .names import DEFAULTS, MARKER_TASKS, MODELS, PLRNN_MODELS, RELU_MODELS
+from .packed import PackedPLRNN, PackedReluRNN
 from .tasks import load_long_range, score, scoring
 
 PROBE = 2048  # training sequences on which the curve's training loss is measured
@@ -91,8 +93,8 @@ def train_runs(task: str, T: int | None, runs: list[dict], *, hidden: int = 40, 
     """Train every run on one task with one recipe; per run its result dict or its TrainingDiverged.
 
     runs: [{"model": one of `MODELS`, "seed", and for the PLRNNs "p", "tau_a", "tau_w"}] — PLRNN-family
-    runs train as one pack (packed=False: alone, one after another; the numbers are the same to
-    rounding, the time is not: `rnnmemory bench`), each baseline alone. task: addition, multiplication, digits or mnist; T:
+    runs train as one pack, the ReLU baselines as another (packed=False: alone, one after another; the
+    numbers are the same to rounding, the time is not: `rnnmemory bench`), oRNN and LSTM alone. task: addition, multiplication, digits or mnist; T:
     the length (digits and mnist: None or their own); reduction: the rplrnn regularizer's. steps, batch,
     track_every and the split sizes default per task (`names.DEFAULTS`); clip: gradient-norm clip
     (None: none); threads: torch's intra-op threads (None leaves them); data_dir: the MNIST directory.
@@ -130,14 +132,17 @@ def train_runs(task: str, T: int | None, runs: list[dict], *, hidden: int = 40, 
               "dtype": str(torch.get_default_dtype()).removeprefix("torch."), "subnormals": "flushed to zero", "versions": versions(), **source,
               **({"train_subset": int(train_subset)} if train_subset is not None else {}),
               **({"stopping": vars(stopping)} if stopping is not None else {})}
-    pack = [k for k, r in enumerate(runs) if r["model"] in PLRNN_MODELS] if packed else []
+    packs = [(family, [k for k, r in enumerate(runs) if r["model"] in models])
+             for family, models in ((PackedPLRNN, PLRNN_MODELS), (PackedReluRNN, RELU_MODELS))] if packed else []
     results: list = [None] * len(runs)
     with torch_threads(threads), flush_denormals():  # every run, packed or alone: the same numbers
-        if pack:
-            for k, result in zip(pack, _train_pack(task, [runs[k] for k in pack], [nets[k] for k in pack], data,
-                                                   recipe, batch, stopping, config, target)):
-                results[k] = result
-        for k in (k for k in range(len(runs)) if k not in pack):
+        for family, pack in packs:
+            if pack:
+                for k, result in zip(pack, _train_pack(family, task, [runs[k] for k in pack],
+                                                       [nets[k] for k in pack], data, recipe, batch, stopping,
+                                                       config, target)):
+                    results[k] = result
+        for k in (k for k in range(len(runs)) if results[k] is None):
             results[k] = _train_alone(task, runs[k], nets[k].to(target), data, recipe, batch, stopping, config)
     return results
 
@@ -197,9 +202,9 @@ def _train_alone(task, run, net, data, recipe, batch, stopping, config) -> dict 
     return _result(run, config, curve, selection.step, stopped, analysis, time.perf_counter() - start)
 
 
-def _train_pack(task, runs, nets, data, recipe, batch, stopping, config, target) -> list:
-    """PLRNN-family runs as one `PackedPLRNN` through the runtime's `fit_packed`."""
-    packed = PackedPLRNN(nets).to(target)
+def _train_pack(family, task, runs, nets, data, recipe, batch, stopping, config, target) -> list:
+    """Runs of one family (`PackedPLRNN` or `PackedReluRNN`) as one pack through the runtime's `fit_packed`."""
+    packed = family(nets).to(target)
     train, validation, test = data["train"], data["validation"], data["test"]
     K, loss_name = len(runs), scoring(task)[0]
     whats = [_what(task, r, config["T"]) for r in runs]

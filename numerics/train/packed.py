@@ -4,6 +4,7 @@ divergence, as if trained alone.
 
     fit_packed(model, recipe, objective, whats=…, curves=…, evaluate=…) → [RunEnd per run]
     step_runs(params, grads, rates, states, optimizer, moving=None, run_axis=True)   per-run rates
+    over_runs(torch.baddbmm, bias, a, b)   a batched product whose numbers do not depend on K
 
 Adam's update is elementwise, so run k's moments live in row k of each moment tensor and never mix
 with another run's; `adam_step` is torch.optim.Adam's update (defaults) with a learning rate per run.
@@ -52,6 +53,16 @@ def step_runs(params: list[torch.Tensor], grads: list, rates: list[torch.Tensor]
                 param.sub_(update if run_axis else update.squeeze(0))
             else:  # p − lr·g in one pass, as torch.optim.SGD
                 param.addcmul_(grad, lr if run_axis else lr.squeeze(0), value=-1)
+
+
+def over_runs(product: Callable, *tensors: torch.Tensor) -> torch.Tensor:
+    """product(*tensors) (torch.bmm, torch.baddbmm) over the runs' leading axis, with a pack of one
+    computed as a batch of two: torch hands a batch of one to another kernel (matrix products then
+    differ in the last bit), and a run's numbers must not depend on the size of its pack. The copy
+    is an expanded view and gets a zero gradient."""
+    if tensors[0].shape[0] > 1:
+        return product(*tensors)
+    return product(*(x.expand(2, *x.shape[1:]) for x in tensors))[:1]
 
 
 @dataclasses.dataclass

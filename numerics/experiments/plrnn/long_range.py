@@ -36,10 +36,11 @@ from ...plrnn.names import LENGTHS as IMAGE_LENGTHS  # the image tasks' own T (-
 from ...plrnn.names import MARKER_TASKS, MODELS, TASKS
 from ...train.recipe import SCHEDULES
 
-CELL_VERSION = 3  # 2: test loss at every checkpoint, packed PLRNN runs, optional early stopping; 3: subnormals flushed
+CELL_VERSION = 4  # 2: test loss at every checkpoint, packed PLRNN runs, optional early stopping; 3: subnormals flushed;
+#                  4: the ReLU baselines packed
 PUBLIC_SEQUENCES = 200 * 100_000  # the public code's budget: up to 200 epochs over 100 000 sequences
 STOP_CHECKS = 3  # with Training.stop: that many tracked steps in a row at the criterion end a run
-PACK = 4  # PLRNN runs sharing a recipe train as packs of at most this many (each pack one worker's chunk)
+PACK = 4  # runs of one family sharing a recipe train as packs of at most this many (each pack one worker's chunk)
 SOLVED, FAILED = 0.99, 0.5  # "solves": mean fraction correct ≥ SOLVED; "fails": < FAILED
 CHANCE = {"addition": 0.078, "multiplication": 0.111}  # predicting the mean target (docs/theory.md: ≈ 0.08, 0.11)
 # The public code's released mean best fraction correct (docs/theory.md), task → model → {T: value}
@@ -176,8 +177,9 @@ def command_config(tasks, lengths, models, seeds: int, *, p: float, tau: float, 
 
 
 def compute_runs(chunk: list, device: str, context=None) -> list:
-    """Cells of kind 'plrnn-train' that share a recipe (`pack_key`): the PLRNN runs among them train as one
-    pack, each baseline alone (`numerics.plrnn.train.train_runs`); one torch thread per worker."""
+    """Cells of kind 'plrnn-train' that share a recipe and a family (`pack_key`): PLRNN runs or ReLU
+    baselines train as one pack, oRNN and LSTM alone (`numerics.plrnn.train.train_runs`); one torch
+    thread per worker."""
     from ...data.digits import mnist_fingerprint
     from ...errors import TrainingDiverged
     from ...plrnn.train import train_runs
@@ -200,12 +202,13 @@ def compute_runs(chunk: list, device: str, context=None) -> list:
 
 
 def pack_key(c: dict) -> tuple:
-    """Cells one `compute_runs` call trains together: PLRNN runs with one recipe (any seed, p, τ); a
-    baseline alone."""
-    from ...plrnn.names import PLRNN_MODELS
+    """Cells one `compute_runs` call trains together: PLRNN runs with one recipe (any seed, p, τ), ReLU
+    baselines with one recipe (rnn, irnn, nprnn; any seed); oRNN and LSTM alone."""
+    from ...plrnn.names import PLRNN_MODELS, RELU_MODELS
 
     recipe = tuple((k, str(v)) for k, v in sorted(c.items()) if k not in ("model", "seed", "p", "tau", "reduction"))
-    family = ("plrnn", c.get("reduction", "mean")) if c["model"] in PLRNN_MODELS else (c["model"], c["seed"])
+    family = (("plrnn", c.get("reduction", "mean")) if c["model"] in PLRNN_MODELS
+              else ("relu",) if c["model"] in RELU_MODELS else (c["model"], c["seed"]))
     return (*recipe, family)
 
 
