@@ -1,4 +1,5 @@
-"""Small statistics every check shares: mean ± standard error, log–log slopes, the best point of a curve."""
+"""Small statistics every check shares: mean ± standard error, log–log slopes, the best point of a curve,
+and rank tests for "one model's seeds lie below another's"."""
 from __future__ import annotations
 
 import math
@@ -13,6 +14,30 @@ SLOPE_TOLERANCE = 0.15
 def ok(result: dict) -> bool:
     """A run that finished (a diverged run's cell records where it stopped instead)."""
     return result.get("status") != "diverged"
+
+
+LEVEL = 0.05  # a comparison over seeds is called shown when its (corrected) one-sided p-value is below this
+
+
+def p_lower(a, b) -> float:
+    """One-sided Mann–Whitney p-value that the values `a` lie below the values `b` (scipy's; exact for
+    small samples without ties). A missing value (None: a seed whose run escaped or diverged) ranks
+    worst, above every number, so a failed seed counts against its model, never for it."""
+    from scipy.stats import mannwhitneyu  # lazily: the figures that compare seeds need scipy anyway
+
+    def ranked(values):
+        return [math.inf if v is None or not np.isfinite(v) else float(v) for v in values]
+    return float(mannwhitneyu(ranked(a), ranked(b), alternative="less").pvalue)
+
+
+def holm(pvalues: dict) -> dict:
+    """Holm's step-down adjustment of a family of p-values {name: p} (the family-wise error kept at the
+    level however many are compared): the k-th smallest times (m − k + 1), made monotone, capped at 1."""
+    adjusted, running = {}, 0.0
+    for k, (name, p) in enumerate(sorted(pvalues.items(), key=lambda item: item[1])):
+        running = max(running, min(1.0, (len(pvalues) - k) * p))
+        adjusted[name] = running
+    return adjusted
 
 
 def mean_se(values) -> tuple[float, float]:

@@ -131,3 +131,45 @@ def test_the_forcing_interval_follows_the_prediction_horizon(tmp_path):
     assert "autocorrelation" in how and abs(tau - np.arccos(np.exp(-1)) / 0.05) <= 2
     bad = CliRunner().invoke(main, ["plrnn", "reconstruct", "--tau-tf", "often", "--out", str(tmp_path / "o")])
     assert bad.exit_code == 2 and "--tau-tf" in bad.output and not (tmp_path / "o").exists()
+
+
+def test_the_rank_test_separates_seeds_and_ranks_a_failed_seed_worst():
+    """stats.p_lower: 8 seeds wholly below 8 others give the exact one-sided p 1/C(16, 8); the reverse
+    is not shown; a seed that escaped (None) counts against its model."""
+    from math import comb
+
+    from numerics.stats import holm, p_lower
+
+    low, high = [0.01 * k for k in range(1, 9)], [0.1 + 0.01 * k for k in range(8)]
+    assert p_lower(low, high) == pytest.approx(1 / comb(16, 8))
+    assert p_lower(high, low) > 0.99
+    assert p_lower(low[:-1] + [None], high) > p_lower(low, high)  # its worst seed escaped: weaker evidence
+    assert p_lower(high, low[:-1] + [None]) < p_lower(high, low)  # the other model's seed escaped: stronger
+    # Holm: sorted p's times m, m − 1, …, kept monotone and ≤ 1
+    assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})
+    assert holm({"a": 0.6, "b": 0.7}) == pytest.approx({"a": 1.0, "b": 1.0})
+
+
+def test_r2_claims_a_penalty_only_when_the_rank_test_shows_it():
+    """The τ sweep's claim: a τ whose every seed beats every τ = 0 seed is shown (Holm-corrected over the
+    τ's), the same spread of values at every τ is not, and picking the best of many τ's pays the
+    correction."""
+    def sweep(rows: dict) -> tau_sweep.TauSweep:
+        return tau_sweep.TauSweep(list(map(float, rows)), 8, "", {
+            t: {"seeds": {"spectrum_low": v}, "spectrum_low": float(np.median([x for x in v if x is not None]))}
+            for t, v in rows.items()})
+
+    zero = [0.03, 0.05, 0.04, 0.06, None, 0.045, 0.035, 0.055]
+    from numerics.stats import p_lower
+
+    penalized = [0.001 * k for k in range(1, 9)]
+    [shown] = tau_sweep.sweep_claims(None, sweep({"0.0": zero, "1.0": penalized, "5.0": zero}))
+    assert shown.passed and "τ = 1.0" in shown.claim
+    assert shown.measured == pytest.approx(2 * p_lower(penalized, zero))  # Holm over two τ's: the smaller p, doubled
+    [same] = tau_sweep.sweep_claims(None, sweep({"0.0": zero, "1.0": list(reversed(zero)), "5.0": zero}))
+    assert not same.passed
+    # one τ just significant alone (p ≈ 0.02) is not after correcting for nine others
+    nearly = [0.021, 0.024, 0.028, 0.031, 0.034, 0.037, 0.043, 0.048]
+    single = tau_sweep.sweep_claims(None, sweep({"0.0": zero, "1.0": nearly}))[0]
+    many = tau_sweep.sweep_claims(None, sweep({"0.0": zero, "1.0": nearly, **{f"{k}.5": zero for k in range(9)}}))[0]
+    assert single.passed and not many.passed and many.measured == pytest.approx(min(1.0, 10 * single.measured))

@@ -104,7 +104,7 @@ def full_config(data_dir: str | None = None, multi30k_dir: str | None = None) ->
 
 
 # quick: about 2 minutes on 2 cores with 2 workers (digits first, so its long chunks start first)
-SCALES = {"quick": Config(tasks=("digits", "tomita:3", "tomita:5"), seeds=6, steps=(("tomita", 400), ("digits", 300))),
+SCALES = {"quick": Config(tasks=("digits", "tomita:3", "tomita:5"), seeds=8, steps=(("tomita", 400), ("digits", 300))),
           "full": full_config(os.environ.get(MNIST_ENV), os.environ.get(translation.ENV)),
           "tiny": Config(tasks=("tomita:3", "digits"), cells=("rnn", "gru"), inits=("xavier", "irnn", "eigen"),
                          seeds=2, hidden=8, steps=(("tomita", 20), ("digits", 10)))}

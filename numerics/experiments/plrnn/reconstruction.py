@@ -27,8 +27,9 @@ R1: true and generated attractors side by side on the truth's axes, amplitude sp
     seed's key measure, the measures per seed and their medians. Claims (on medians over seeds): the
     rPLRNN's generated trajectories stay bounded; each PLRNN's Lorenz trajectories are chaotic with the
     true exponent (median λ_max within a factor WITHIN; the fraction of seeds within it is stated); on
-    the bursting neuron the rPLRNN's low-band spectrum error is at most the PLRNN's (the paper's claim
-    that regularization captures the slow time scale).
+    the bursting neuron the rPLRNN's low-band spectrum error is shown lower than the PLRNN's (the
+    paper's claim that regularization captures the slow time scale; a one-sided rank test over the
+    seeds, `stats.p_lower`, since medians of a few seeds of teacher-forced chaos flip with rounding).
 R2 (tau_sweep.py): the regularization strength τ on the bursting neuron, from cells of this kind.
 
 Checkpoints: when the computation's `Context` names a folder (`plrnn reconstruct` gives OUT/checkpoints),
@@ -47,6 +48,7 @@ import numpy as np
 
 from ...pipeline.experiment import Claim, Experiment, Lookup, fmt
 from ...plrnn.names import RECONSTRUCTION_MODELS as MODELS
+from ...stats import LEVEL, p_lower
 from .long_range import LABELS
 from .reconstruction_report import describe, plot, shown_name, table  # noqa: F401
 from .reconstruction_run import (  # noqa: F401
@@ -345,12 +347,12 @@ def claims(c: Config, n: Reconstruction) -> list:
         rows = n.rows["bursting"]
         r, p = rows["rplrnn"]["spectrum_low"], rows["plrnn"]["spectrum_low"]
         failed = {m: rows[m]["escaped"] + rows[m]["diverged"] for m in ("rplrnn", "plrnn")}
-        # a seed that escaped or diverged has no spectrum: it counts against its model, never for it
-        passed = failed["rplrnn"] == 0 and (failed["plrnn"] > 0 or (r is not None and p is not None and r <= p))
+        value = p_lower(*(rows[m]["seeds"]["spectrum_low"] for m in ("rplrnn", "plrnn")))
         out.append(Claim("rplrnn_slow_time_scale", "on the bursting neuron the rPLRNN's low-band spectrum error (the slow "
-                         f"bursts) is at most the PLRNN's (the paper's claim): medians over {n.seeds} seeds, rPLRNN and "
-                         f"PLRNN (escaped or diverged seeds count as failures: {failed['rplrnn']}, {failed['plrnn']})",
-                         [r, p], "rPLRNN ≤ PLRNN", passed, "R1/result.json: numbers.rows.bursting"))
+                         f"bursts) is lower than the PLRNN's (the paper's claim): one-sided Mann–Whitney over {n.seeds} "
+                         f"seeds each, escaped or diverged seeds ranked worst ({failed['rplrnn']} and "
+                         f"{failed['plrnn']}); medians {fmt(r, 2)} and {fmt(p, 2)}", value, f"p < {LEVEL:g}",
+                         value < LEVEL, "R1/result.json: numbers.rows.bursting"))
     return out
 
 

@@ -4,7 +4,8 @@ The cells are R1's (`reconstruction.cell`, kind 'plrnn-reconstruct') for the rPL
 neuron at each τ of `Config.taus` (τ_A = τ_W = τ); at τ = 0 the rPLRNN is exactly the PLRNN (the same
 initial draw, no penalty, no attractor start), so R1's PLRNN cell serves. The figure shows the
 measures against τ, one point per seed. Claim: some τ > 0 has a lower low-band spectrum error than
-τ = 0 (the paper's: regularization captures the slow time scale).
+τ = 0 (the paper's: regularization captures the slow time scale), shown by a one-sided rank test over
+the seeds, Holm-corrected over the τ's.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import dataclasses
 
 from ... import style
 from ...pipeline.experiment import Claim, Experiment, Lookup, fmt
+from ...stats import LEVEL, holm, p_lower
 from .long_range import COLORS
 from .reconstruction import RECONSTRUCT, SCALES, Config, cell, score_row, training_setting
 
@@ -45,19 +47,23 @@ def analyze_sweep(c: Config, lookup: Lookup) -> TauSweep:
 
 
 def sweep_claims(c: Config, n: TauSweep) -> list:
-    zero = n.rows.get("0.0", {}).get("spectrum_low")
-    # only a τ whose every seed ran freely can win
-    others = {t: r["spectrum_low"] for t, r in n.rows.items()
-              if float(t) > 0 and r["spectrum_low"] is not None and not (r["escaped"] or r["diverged"])}
+    """Each τ > 0 against τ = 0 by a one-sided rank test over the seeds (escaped or diverged seeds ranked
+    worst), Holm-corrected over the τ's compared: choosing the best τ after looking would otherwise
+    favour the penalty by chance."""
+    zero = n.rows.get("0.0")
+    others = {t: r for t, r in n.rows.items() if float(t) > 0}
     if zero is None or not others:
         return [Claim("regularization_helps_slow_scale", "some τ > 0 has a lower low-band spectrum error than τ = 0 on "
-                      "the bursting neuron", "n/a (escaped or missing runs)", "best τ > 0 < τ = 0", False,
+                      "the bursting neuron", "n/a (no τ = 0 or no τ > 0)", f"Holm-corrected p < {LEVEL:g}", False,
                       "R2/result.json: numbers.rows")]
-    best = min(others, key=others.get)
-    return [Claim("regularization_helps_slow_scale", f"some τ > 0 has a lower median low-band spectrum error than τ = 0 (the "
+    adjusted = holm({t: p_lower(r["seeds"]["spectrum_low"], zero["seeds"]["spectrum_low"]) for t, r in others.items()})
+    best = min(adjusted, key=adjusted.get)
+    return [Claim("regularization_helps_slow_scale", "some τ > 0 has a lower low-band spectrum error than τ = 0 (the "
                   "plain PLRNN: no penalty and no attractor start, so the two differ in both) on the bursting neuron: "
-                  f"best τ = {best}, its error and τ = 0's", [others[best], zero],
-                  "best τ > 0 < τ = 0", others[best] < zero, "R2/result.json: numbers.rows")]
+                  f"one-sided Mann–Whitney per τ over {n.seeds} seeds each (escaped or diverged seeds ranked worst), "
+                  f"Holm-corrected over {len(adjusted)} values of τ; the smallest at τ = {best} (medians "
+                  f"{fmt(others[best]['spectrum_low'], 2)} and {fmt(zero['spectrum_low'], 2)})", adjusted[best],
+                  f"p < {LEVEL:g}", adjusted[best] < LEVEL, "R2/result.json: numbers.rows")]
 
 
 def plot_sweep(c: Config, n: TauSweep):
