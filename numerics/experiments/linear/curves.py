@@ -70,9 +70,12 @@ def analyze(c: Config, lookup: Lookup) -> Curves:
         runs = [r for r in (lookup(cell(c, w, s)) for s in range(c.seeds)) if ok(r)]
         error, se = mean_se([r["final"]["test_error_rnn"] for r in runs])
         closed = mean_se([r["final"]["test_error_closed_form"] for r in runs])[0]
+        # per seed (each seed has its own problem and closed form), scaled by n: flat where the gap is a 1/n effect
+        scaled = mean_se([w * (r["final"]["test_error_rnn"] / r["final"]["test_error_closed_form"] - 1) for r in runs])
         table.append({"width": w, "runs": len(runs), "test_error_rnn": error, "test_error_rnn_se": se,
                       "test_error_closed_form": closed, "deviation": mean_se([r["final"]["deviation"] for r in runs])[0],
-                      "relative_gap": error / closed - 1 if closed else math.nan})
+                      "relative_gap": error / closed - 1 if closed else math.nan,
+                      "scaled_gap": scaled[0], "scaled_gap_se": scaled[1]})
         gaps += [abs(r["final"]["test_error_conv"] / r["final"]["test_error_closed_form"] - 1) for r in runs]
     setting = (f"teacher {c.teacher}, σ_W = {c.sigma_w:g}, T = {c.length}, {c.samples} samples, {c.steps} gd steps "
                "at the kernel's step, centered")
@@ -100,7 +103,7 @@ def claims(c: Config, n: Curves) -> list:
 
 
 def plot(c: Config, n: Curves):
-    fig, axes = style.figure(ncols=2, height=2.6)
+    fig, axes = style.figure(ncols=3, height=2.6)
     colors = style.sequential_colors(len(c.widths))
     for i, w in enumerate(c.widths):
         if str(w) in n.rnn:
@@ -113,17 +116,33 @@ def plot(c: Config, n: Curves):
         ax.set_ylabel(label + r" ($\frac{1}{2}$MSE)")
     style.plain_log_ticks(axes[0][1])
     axes[0][0].legend(ncols=1)
-    style.panel_label(axes[0][0], "a")
-    style.panel_label(axes[0][1], "b")
+    ax = axes[0][2]
+    rows = [r for r in n.widths if math.isfinite(r["scaled_gap"])]
+    ax.errorbar([r["width"] for r in rows], [r["scaled_gap"] for r in rows],
+                yerr=[0 if not math.isfinite(r["scaled_gap_se"]) else r["scaled_gap_se"] for r in rows],
+                color=style.PALETTE[0], marker="o", ms=4, capsize=2, lw=1.1, label="mean ± se over seeds")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([r["width"] for r in rows], [str(r["width"]) for r in rows])
+    ax.minorticks_off()
+    ax.set_xlabel("width $n$")
+    ax.set_ylabel(r"$n\,(\mathrm{RNN}/\mathrm{closed\ form} - 1)$, final test")
+    ax.legend()
+    for k, ax in enumerate(axes[0]):
+        style.panel_label(ax, "abc"[k])
     return fig
 
 
 def describe(n: Curves) -> str:
     gaps = ", ".join(f"n = {r['width']}: {pct(r['relative_gap'])}" for r in n.widths)
+    scaled = ", ".join(f"{r['scaled_gap']:.0f} ± {r['scaled_gap_se']:.0f}" for r in n.widths
+                       if math.isfinite(r["scaled_gap"]) and math.isfinite(r["scaled_gap_se"]))
     return (f"Setting: {n.setting}; curves of seed {n.curves_seed}. The scaled convolution (dashed) and the "
             f"closed form (dotted) coincide; RNNs of growing width approach them. Final test error ‖L − L*‖² of the "
             f"RNN relative to the closed form (mean over seeds): {gaps}. A negative gap means the finite network "
-            "generalizes better than the kernel predicts: it learns more of the teacher's long-memory tail.")
+            "generalizes better than the kernel predicts: it learns more of the teacher's long-memory tail. "
+            f"Panel (c), the gap times the width (per seed, mean ± se): {scaled}; it is flat where the gap is a "
+            "1/n effect, whose coefficient a finite-width theory would have to predict.")
 
 
 F3 = Experiment("F3", "Training dynamics: RNN, scaled convolution, closed form", "linear", SCALES, Curves, cells,
