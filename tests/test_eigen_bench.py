@@ -270,3 +270,30 @@ def test_paired_comparison_decides_by_the_interval_of_the_per_seed_differences()
     assert bench.paired([b - 0.02 - 0.001 * k for k, b in enumerate(base)], base)["verdict"] == "worse"
     # a seed that diverged for either initializer leaves its pair out; fewer than two pairs: None
     assert bench.paired([0.5, None, 0.7], [0.4, 0.5, None]) is None
+
+
+def test_the_claims_correct_for_the_pairs_they_range_over():
+    """Nine task × cell pairs: one pair 'worse' at p = 0.04 on its own is not shown worse once the claim
+    corrects for the nine (Holm); a pair worse at p = 0.001 still is; 'better' is corrected the same way."""
+    from types import SimpleNamespace
+
+    def comparison(mean, p):
+        return {"pairs": 8, "mean": mean, "low": mean - 0.01, "high": mean + 0.01, "p": p,
+                "verdict": "worse" if mean < 0 and p < 0.05 else "better" if p < 0.05 else "not distinguishable",
+                "differences": []}
+
+    def bench_of(special):
+        paired = {f"task{k}": {"rnn": {"xavier": special if k == 0 else comparison(0.01, 0.5)}} for k in range(9)}
+        return SimpleNamespace(paired=paired, best={t: {"rnn": "xavier"} for t in paired}, seeds=8, diverged=[],
+                               skipped=[])
+
+    def claims(special):
+        return {c.id: c for c in bench.claims(bench.SCALES["quick"], bench_of(special))}
+
+    edge = claims(comparison(-0.05, 0.04))
+    assert edge["eigen_not_worse_than_xavier"].passed and edge["eigen_not_worse_than_best"].passed
+    strong = claims(comparison(-0.05, 0.001))
+    assert not strong["eigen_not_worse_than_xavier"].passed and "corrected p 0.009" in \
+        strong["eigen_not_worse_than_xavier"].measured[0]
+    assert claims(comparison(+0.05, 0.001))["eigen_better_than_xavier"].measured == 1
+    assert claims(comparison(+0.05, 0.04))["eigen_better_than_xavier"].measured == 0
