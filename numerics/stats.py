@@ -30,10 +30,17 @@ def p_lower(a, b) -> float:
     return float(mannwhitneyu(ranked(a), ranked(b), alternative="less").pvalue)
 
 
+def smallest_p(a: int, b: int) -> float:
+    """The smallest one-sided Mann–Whitney p-value `a` against `b` seeds can give (every value of one
+    below every value of the other): 1 / C(a + b, a). At or above LEVEL the test cannot show anything."""
+    return 1 / math.comb(a + b, a)
+
+
 def holm(pvalues: dict) -> dict:
     """Holm's step-down adjustment of a family of p-values {name: p} (the family-wise error kept at the
     level however many are compared): the k-th smallest times (m − k + 1), made monotone, capped at 1."""
     adjusted, running = {}, 0.0
+    pvalues = {name: p if math.isfinite(p) else 1.0 for name, p in pvalues.items()}  # an undefined test shows nothing
     for k, (name, p) in enumerate(sorted(pvalues.items(), key=lambda item: item[1])):
         running = max(running, min(1.0, (len(pvalues) - k) * p))
         adjusted[name] = running

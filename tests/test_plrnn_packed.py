@@ -101,6 +101,7 @@ def test_a_long_range_runs_numbers_do_not_depend_on_its_pack():
             {"model": "rplrnn", "seed": 0}, {"model": "plrnn", "seed": 1}]
     options = dict(hidden=8, steps=20, batch=16, train_size=128, val_size=64, test_size=64, track_every=10)
     together = train_runs("addition", 20, runs, **options)
+    assert [r["config"]["packed"] for r in together] == [3, 3, 3, 2, 2]
     for run, got in zip(runs, together):
         [alone] = train_runs("addition", 20, [run], **options)
         assert alone["config"]["packed"] == 1 and got["curve"] == alone["curve"] and got["states"] == alone["states"]

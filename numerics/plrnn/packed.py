@@ -115,6 +115,8 @@ class PackedReluRNN(nn.Module):
         if any(not isinstance(m.rnn, nn.RNN) or m.rnn.nonlinearity != "relu" or m.rnn.num_layers != 1
                or nn.utils.parametrize.is_parametrized(m.rnn) for m in models):
             raise NumericsError("packed baselines are one-layer nn.RNN(relu) without parametrizations")
+        if len({tuple(q.shape for q in (*m.rnn.parameters(), *m.head.parameters())) for m in models}) != 1:
+            raise NumericsError("packed baselines must share input size, width and outputs")
         for name in self.NAMES:
             self.register_parameter(name, nn.Parameter(torch.stack([getattr(m.rnn, name).detach() for m in models])))
         self.head_weight = nn.Parameter(torch.stack([m.head.weight.detach() for m in models]))  # (K, O, M)
@@ -132,13 +134,15 @@ class PackedReluRNN(nn.Module):
             inputs = inputs.expand(self.runs, *inputs.shape)
         z = packed_plrnn_states(inputs.permute(2, 0, 1, 3), self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0,
                                 self.zeros, self.weight_hh_l0, self.zeros)
-        return over_runs(torch.baddbmm, self.head_bias.unsqueeze(1), z.clamp_min(0), self.head_weight.transpose(1, 2))
+        head = self.head_weight.transpose(1, 2)
+        return over_runs(torch.baddbmm, self.head_bias.unsqueeze(1), z.clamp_min(0), head)
 
     def regularizer(self) -> torch.Tensor:
         return self.zeros[:, 0]
 
     def _tensors(self) -> dict:
-        return {**{name: getattr(self, name) for name in self.NAMES}, "weight": self.head_weight, "bias": self.head_bias}
+        return {**{name: getattr(self, name) for name in self.NAMES}, "weight": self.head_weight,
+                "bias": self.head_bias}
 
     @torch.no_grad()
     def unpack(self, k: int, model):

@@ -94,10 +94,11 @@ def train_runs(task: str, T: int | None, runs: list[dict], *, hidden: int = 40, 
 
     runs: [{"model": one of `MODELS`, "seed", and for the PLRNNs "p", "tau_a", "tau_w"}] — PLRNN-family
     runs train as one pack, the ReLU baselines as another (packed=False: alone, one after another; the
-    numbers are the same to rounding, the time is not: `rnnmemory bench`), oRNN and LSTM alone. task: addition, multiplication, digits or mnist; T:
-    the length (digits and mnist: None or their own); reduction: the rplrnn regularizer's. steps, batch,
-    track_every and the split sizes default per task (`names.DEFAULTS`); clip: gradient-norm clip
-    (None: none); threads: torch's intra-op threads (None leaves them); data_dir: the MNIST directory.
+    numbers are the same to rounding, the time is not), oRNN and LSTM alone. task: addition,
+    multiplication, digits or mnist; T: the length (digits and mnist: None or their own); reduction:
+    the rplrnn regularizer's. steps, batch, track_every and the split sizes default per task
+    (`names.DEFAULTS`); clip: gradient-norm clip (None: none); threads: torch's intra-op threads (None
+    leaves them); data_dir: the MNIST directory.
 
     A result: {"config", "metric" ("fraction_correct" or "accuracy"), "curve": {CURVE…},
     "selected", "best_test", "final" (each {"step", "val_metric", "test_metric", "test_loss"}),

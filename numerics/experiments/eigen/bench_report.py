@@ -95,8 +95,8 @@ def table(n) -> str:
                              f"{steps:<22} {row['runs'] - row['finished']}")
     lines += [f"skipped: {s}" for s in _skips(n)]
     if n.paired:
-        lines += ["", "eigen − other, paired by seed: mean [95% interval] (p of the paired t-test) verdict, each pair "
-                  "on its own (the claims correct for the pairs they range over, Holm)",
+        lines += ["", "eigen − other, paired by seed: mean [95% interval] (p of the paired t-test) verdict, "
+                  "each pair on its own (the claims correct for the comparisons they range over, Holm)",
                   f"{'task':<10} {'cell':<5} {'other':<11} {'eigen − other':<28} {'p':>6}  verdict"]
         for task, cells in n.paired.items():
             for cell, per in cells.items():
@@ -137,8 +137,8 @@ def describe(n) -> str:
                 verdicts.setdefault("fewer than 2 pairs" if v is None else v["verdict"], []).append(f"{task}/{cell}")
         text += (f"Eigen against Xavier, seed by seed (paired 95% interval over {n.seeds} seeds, each pair on its "
                  "own): " + "; ".join(f"{verdict} on {', '.join(where)}" for verdict, where in verdicts.items())
-                 + " (every initializer in the table under the figure; the claims correct for the number of pairs "
-                 "compared, Holm). ")
+                 + " (every initializer in the table under the figure; the claims correct for the number of "
+                 "comparisons, Holm). ")
     if "bleu" in n.metric.values():
         text += ("multi30k's metric is test BLEU (0–100) of greedy translations; its curves are the training "
                  "loss and its steps to threshold n/a, as its trainer tracks no test metric. ")

@@ -71,7 +71,8 @@ def analyze(c: Config, lookup: Lookup) -> Curves:
         error, se = mean_se([r["final"]["test_error_rnn"] for r in runs])
         closed = mean_se([r["final"]["test_error_closed_form"] for r in runs])[0]
         # per seed (each seed has its own problem and closed form), scaled by n: flat where the gap is a 1/n effect
-        scaled = mean_se([w * (r["final"]["test_error_rnn"] / r["final"]["test_error_closed_form"] - 1) for r in runs])
+        scaled = mean_se([w * (r["final"]["test_error_rnn"] / r["final"]["test_error_closed_form"] - 1) for r in runs
+                          if r["final"]["test_error_closed_form"]])
         table.append({"width": w, "runs": len(runs), "test_error_rnn": error, "test_error_rnn_se": se,
                       "test_error_closed_form": closed, "deviation": mean_se([r["final"]["deviation"] for r in runs])[0],
                       "relative_gap": error / closed - 1 if closed else math.nan,
@@ -135,8 +136,9 @@ def plot(c: Config, n: Curves):
 
 def describe(n: Curves) -> str:
     gaps = ", ".join(f"n = {r['width']}: {pct(r['relative_gap'])}" for r in n.widths)
-    scaled = ", ".join(f"{r['scaled_gap']:.0f} ± {r['scaled_gap_se']:.0f}" for r in n.widths
-                       if math.isfinite(r["scaled_gap"]) and math.isfinite(r["scaled_gap_se"]))
+    scaled = ", ".join(f"n = {r['width']}: {r['scaled_gap']:.0f}"
+                       + (f" ± {r['scaled_gap_se']:.0f}" if math.isfinite(r["scaled_gap_se"]) else "")
+                       for r in n.widths if math.isfinite(r["scaled_gap"]))
     return (f"Setting: {n.setting}; curves of seed {n.curves_seed}. The scaled convolution (dashed) and the "
             f"closed form (dotted) coincide; RNNs of growing width approach them. Final test error ‖L − L*‖² of the "
             f"RNN relative to the closed form (mean over seeds): {gaps}. A negative gap means the finite network "
