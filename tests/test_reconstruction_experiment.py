@@ -173,3 +173,23 @@ def test_r2_claims_a_penalty_only_when_the_rank_test_shows_it():
     single = tau_sweep.sweep_claims(None, sweep({"0.0": zero, "1.0": nearly}))[0]
     many = tau_sweep.sweep_claims(None, sweep({"0.0": zero, "1.0": nearly, **{f"{k}.5": zero for k in range(9)}}))[0]
     assert single.passed and not many.passed and many.measured == pytest.approx(min(1.0, 10 * single.measured))
+
+
+def test_r1_claims_the_slow_band_only_when_the_rank_test_shows_it():
+    """R1's slow-band claim: rPLRNN seeds wholly below the PLRNN's pass, the reverse fails, an escaped
+    PLRNN seed no longer decides it alone, and with 3 seeds the claim says p cannot reach the level."""
+    from types import SimpleNamespace
+
+    def claim(rplrnn, plrnn):
+        rows = {m: {"spectrum_low": float(np.median([x for x in v if x is not None])), "escaped": v.count(None),
+                    "diverged": 0, "seeds": {"spectrum_low": v}} for m, v in (("rplrnn", rplrnn), ("plrnn", plrnn))}
+        n = SimpleNamespace(models=["rplrnn", "plrnn"], systems=["bursting"], rows={"bursting": rows},
+                            true_lyapunov={}, seeds=len(rplrnn))
+        return {c.id: c for c in reconstruction.claims(None, n)}["rplrnn_slow_time_scale"]
+
+    low, high = [0.01 * k for k in range(1, 9)], [0.1 + 0.01 * k for k in range(8)]
+    assert claim(low, high).passed and not claim(high, low).passed
+    mixed = [0.03, 0.05, 0.04, 0.06, 0.045, 0.035, 0.055, 0.025]
+    assert not claim(mixed, list(reversed(mixed[:-1])) + [None]).passed  # one escaped seed is not a result
+    few = claim(low[:3], high[:3])
+    assert not few.passed and "cannot go below 0.05" in few.claim

@@ -62,8 +62,7 @@ def sweep_claims(c: Config, n: TauSweep) -> list:
     return [Claim("regularization_helps_slow_scale", "some τ > 0 has a lower low-band spectrum error than τ = 0 (the "
                   "plain PLRNN: no penalty and no attractor start, so the two differ in both) on the bursting neuron: "
                   f"one-sided Mann–Whitney per τ over {n.seeds} seeds each (escaped or diverged seeds ranked "
-                  "worst), "
-                  f"Holm-corrected over {len(adjusted)} values of τ; the smallest at τ = {best} (medians "
+                  f"worst), Holm-corrected over {len(adjusted)} values of τ; the smallest at τ = {best} (medians "
                   f"{fmt(others[best]['spectrum_low'], 2)} and {fmt(zero['spectrum_low'], 2)})"
                   + (f" (with {n.seeds} seeds p cannot go below {floor:.2g})" if floor >= LEVEL else ""),
                   adjusted[best], f"p < {LEVEL:g}", adjusted[best] < LEVEL, "R2/result.json: numbers.rows")]
